@@ -1,0 +1,85 @@
+//! How a native entry reports failure to JavaScript.
+//!
+//! The native layer does not know libuv's error messages (`file already
+//! exists`), so a failed system call is thrown as an `Error` carrying the raw
+//! facts (`errno` negative, as Node does it, and `syscall`) under the code
+//! `ERR_SHM_SYSCALL`; the facade turns it into a `ShmError` with the message
+//! and errno name of the running platform. Argument errors are thrown in
+//! their final shape (`TypeError`/`RangeError` with Node's codes), because
+//! the facade checks arguments first and these only fire when the binding
+//! is called directly.
+
+use napi::bindgen_prelude::{FromNapiValue, Object};
+use napi::{Env, Error, JsError, JsValue, Status};
+use nix::errno::Errno;
+
+/// Everything a native entry can fail with.
+#[derive(Debug)]
+pub enum Failure {
+  /// A system call failed with this errno.
+  Sys { errno: Errno, syscall: &'static str },
+  /// A number outside what the call accepts: `RangeError`, `ERR_OUT_OF_RANGE`.
+  OutOfRange(String),
+  /// A value of the right type but not usable: `TypeError`, `ERR_INVALID_ARG_VALUE`.
+  InvalidValue(String),
+  /// The runtime refuses external ArrayBuffers (Electron 21 and later), or
+  /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1` asked us to behave as if it did.
+  NoExternalBuffers,
+  /// A Node-API call failed where it should not; reported, never unwrapped.
+  NodeApi { status: Status, call: &'static str },
+}
+
+pub type Outcome<T> = std::result::Result<T, Failure>;
+
+impl Failure {
+  pub fn sys(syscall: &'static str) -> impl FnOnce(Errno) -> Failure {
+    move |errno| Failure::Sys { errno, syscall }
+  }
+
+  /// Throws this failure as a JavaScript exception and returns the napi-rs
+  /// error that tells the binding glue an exception is already pending.
+  pub fn throw(self, env: &Env) -> Error {
+    // If building or throwing the exception itself fails there is nothing
+    // better to report: napi-rs then throws its own generic error.
+    if let Err(err) = self.throw_inner(env) {
+      return err;
+    }
+    Error::from_status(Status::PendingException)
+  }
+
+  fn throw_inner(self, env: &Env) -> napi::Result<()> {
+    match self {
+      Failure::Sys { errno, syscall } => {
+        let code = errno as i32;
+        let error = JsError::from(Error::new(
+          "ERR_SHM_SYSCALL".to_owned(),
+          format!("{syscall} failed: {}", errno.desc()),
+        ))
+        .into_unknown(*env);
+        // SAFETY: `into_unknown` made an Error object in this environment.
+        let mut error = unsafe { Object::from_napi_value(env.raw(), error.raw()) }?;
+        error.set("errno", -code)?;
+        error.set("syscall", syscall)?;
+        env.throw(error)
+      }
+      Failure::OutOfRange(message) => env.throw_range_error(&message, Some("ERR_OUT_OF_RANGE")),
+      Failure::InvalidValue(message) => {
+        env.throw_type_error(&message, Some("ERR_INVALID_ARG_VALUE"))
+      }
+      Failure::NoExternalBuffers => env.throw_error(
+        "this runtime refuses external ArrayBuffers (Electron 21 and later do), so a mapping \
+         cannot be handed to JavaScript without copying it, and a copy would not be shared",
+        Some("ERR_SHM_NO_EXTERNAL_BUFFERS"),
+      ),
+      Failure::NodeApi { status, call } => env.throw_error(
+        &format!("{call} failed with Node-API status {status}"),
+        Some("ERR_SHM_NODE_API"),
+      ),
+    }
+  }
+}
+
+/// Runs a native entry's body and throws its failure, if any.
+pub fn report<T>(env: &Env, outcome: Outcome<T>) -> napi::Result<T> {
+  outcome.map_err(|failure| failure.throw(env))
+}

@@ -1,0 +1,128 @@
+//! Calls on a descriptor that JavaScript holds as a plain number: close,
+//! ftruncate, fstat, fchmod, fchown. JavaScript owns these descriptors (as
+//! it owns the numbers `fs.openSync` returns), so here they are only
+//! borrowed for the length of one call.
+
+use std::os::fd::{BorrowedFd, RawFd};
+
+use napi::bindgen_prelude::BigInt;
+use napi::Env;
+use napi_derive::napi;
+use nix::sys::stat::{fchmod, fstat, Mode};
+use nix::unistd::{close, fchown, ftruncate, Gid, Uid};
+
+use crate::args;
+use crate::constants::permissions_allowed;
+use crate::errors::{report, Failure, Outcome};
+
+/// Borrows a descriptor number from JavaScript for one system call.
+pub fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+  // SAFETY: `BorrowedFd` asks that the number stay an open descriptor while
+  // borrowed. We pass it straight to one system call; if JavaScript closed
+  // it (or never opened it) the kernel answers EBADF, and if the number was
+  // reused the call acts on that descriptor, exactly as `fs.fstatSync(n)`
+  // would. Neither case touches memory, and the borrow never outlives the
+  // call that made it.
+  unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Closes `fd`. A second close of the same number is EBADF, as with
+/// `fs.closeSync`.
+#[napi]
+pub fn shm_close(env: Env, fd: f64) -> napi::Result<()> {
+  report(
+    &env,
+    args::fd(fd).and_then(|fd| close(fd).map_err(Failure::sys("close"))),
+  )
+}
+
+/// Sets the size of the object behind `fd` to exactly `length` bytes.
+#[napi]
+pub fn shm_ftruncate(env: Env, fd: f64, length: BigInt) -> napi::Result<()> {
+  let outcome = (|| {
+    let fd = args::fd(fd)?;
+    let (length, lossless) = length.get_i64();
+    if !lossless || length < 0 {
+      return Err(Failure::OutOfRange(format!(
+        "The value of \"length\" is out of range. It must be >= 0 and <= {}",
+        i64::MAX
+      )));
+    }
+    ftruncate(borrow(fd), length).map_err(Failure::sys("ftruncate"))
+  })();
+  report(&env, outcome)
+}
+
+/// What `fstat` reports, with numbers as Node's `fs.Stats` gives them.
+#[napi(object)]
+pub struct ShmStats {
+  pub size: f64,
+  pub mode: u32,
+  pub uid: u32,
+  pub gid: u32,
+  pub ino: f64,
+  pub dev: f64,
+  pub nlink: f64,
+  pub atime_ms: f64,
+  pub mtime_ms: f64,
+  pub ctime_ms: f64,
+}
+
+fn millis(seconds: i64, nanoseconds: i64) -> f64 {
+  seconds as f64 * 1000.0 + nanoseconds as f64 / 1_000_000.0
+}
+
+/// The size of the object behind `fd`, for the checks before mapping.
+pub fn object_size(fd: RawFd) -> Outcome<u64> {
+  let stat = fstat(borrow(fd)).map_err(Failure::sys("fstat"))?;
+  Ok(stat.st_size.max(0) as u64)
+}
+
+#[napi]
+pub fn shm_fstat(env: Env, fd: f64) -> napi::Result<ShmStats> {
+  let outcome = args::fd(fd).and_then(|fd| fstat(borrow(fd)).map_err(Failure::sys("fstat")));
+  let stat = report(&env, outcome)?;
+  // The casts widen platform integer types (which differ in width and sign
+  // between Linux, macOS and FreeBSD) to what JavaScript numbers hold.
+  #[allow(clippy::unnecessary_cast)]
+  Ok(ShmStats {
+    size: stat.st_size as f64,
+    mode: stat.st_mode as u32,
+    uid: stat.st_uid as u32,
+    gid: stat.st_gid as u32,
+    ino: stat.st_ino as f64,
+    dev: stat.st_dev as f64,
+    nlink: stat.st_nlink as f64,
+    atime_ms: millis(stat.st_atime as i64, stat.st_atime_nsec as i64),
+    mtime_ms: millis(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+    ctime_ms: millis(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
+  })
+}
+
+#[napi]
+pub fn shm_fchmod(env: Env, fd: f64, mode: f64) -> napi::Result<()> {
+  let outcome = (|| {
+    let fd = args::fd(fd)?;
+    let mode = args::bits_within(mode, permissions_allowed(), "permissions")?;
+    let mode = Mode::from_bits_truncate(mode as nix::libc::mode_t);
+    fchmod(borrow(fd), mode).map_err(Failure::sys("fchmod"))
+  })();
+  report(&env, outcome)
+}
+
+/// An owner or group id: -1 leaves it unchanged, as with `fs.fchownSync`.
+fn id_arg(value: f64, what: &str) -> Outcome<Option<u32>> {
+  let id = args::integer_in(value, what, -1.0, f64::from(u32::MAX - 1))?;
+  Ok((id >= 0.0).then_some(id as u32))
+}
+
+#[napi]
+pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
+  let outcome = (|| {
+    let fd = args::fd(fd)?;
+    let uid = id_arg(uid, "uid")?.map(Uid::from_raw);
+    let gid = id_arg(gid, "gid")?.map(Gid::from_raw);
+    fchown(borrow(fd), uid, gid).map_err(Failure::sys("fchown"))
+  })();
+  report(&env, outcome)
+}

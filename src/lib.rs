@@ -1,0 +1,19 @@
+//! The native core of posix-shm: thin Node-API entries over POSIX shared
+//! memory. Numbers in, numbers out; every entry checks its arguments again
+//! (the TypeScript facade checks them first) so that no input can panic or
+//! reach a system call unchecked.
+//!
+//! Resources are owned by types that release them on `Drop`: descriptors by
+//! `OwnedFd` until they are handed to JavaScript, mappings by [`mapping::Mapping`]
+//! held in [`registry`] for as long as JavaScript can reach them.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod args;
+mod constants;
+mod errors;
+mod fd;
+mod mapping;
+mod mmap;
+mod registry;
+mod shm;

@@ -1,0 +1,137 @@
+//! Named shared memory objects: `shm_open`, `shm_unlink`, and the anonymous
+//! open (the Lisp original's `shm-open*`).
+
+use std::os::fd::{IntoRawFd, OwnedFd};
+
+use napi::Env;
+use napi_derive::napi;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::mman::{shm_open, shm_unlink};
+use nix::sys::stat::Mode;
+
+use crate::args;
+use crate::constants::{open_flags_allowed, permissions_allowed};
+use crate::errors::{report, Failure, Outcome};
+
+fn open_flags(value: f64) -> Outcome<OFlag> {
+  let bits = args::bits_within(value, open_flags_allowed(), "openFlags")?;
+  let flags = OFlag::from_bits_truncate(bits as nix::libc::c_int);
+  // O_RDONLY is 0 on every platform we build for, so "read-only" is the
+  // absence of O_RDWR; only O_WRONLY (not in the allowed set) is refused.
+  Ok(flags)
+}
+
+fn permissions(value: f64) -> Outcome<Mode> {
+  let bits = args::bits_within(value, permissions_allowed(), "permissions")?;
+  Ok(Mode::from_bits_truncate(bits as nix::libc::mode_t))
+}
+
+fn open(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
+  shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
+}
+
+/// Opens (or creates) the object `name` and returns its descriptor, which
+/// from then on belongs to JavaScript.
+#[napi]
+pub fn shm_open_named(
+  env: Env,
+  name: String,
+  open_flags_bits: f64,
+  mode: f64,
+) -> napi::Result<i32> {
+  let outcome = (|| {
+    let fd = open(&name, open_flags(open_flags_bits)?, permissions(mode)?)?;
+    Ok(fd.into_raw_fd())
+  })();
+  report(&env, outcome)
+}
+
+#[napi]
+pub fn shm_unlink_named(env: Env, name: String) -> napi::Result<()> {
+  report(
+    &env,
+    shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink")),
+  )
+}
+
+/// An unguessable name: 96 bits from the operating system's random source.
+/// `/psm_` plus 24 hex digits is 29 bytes, inside macOS's 31-byte limit.
+fn random_name() -> Outcome<String> {
+  let mut bytes = [0u8; 12];
+  getrandom::fill(&mut bytes).map_err(|err| Failure::Sys {
+    errno: err
+      .raw_os_error()
+      .map(Errno::from_raw)
+      .unwrap_or(Errno::EIO),
+    syscall: "getrandom",
+  })?;
+  let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+  Ok(format!("/psm_{hex}"))
+}
+
+/// Creates an object under a fresh random name and unlinks it at once, so
+/// only the returned descriptor reaches it. Only EEXIST is retried, at most
+/// `attempts` times; any other failure is reported as it is.
+fn open_anonymous(flags: OFlag, mode: Mode, attempts: u32) -> Outcome<OwnedFd> {
+  let flags = flags | OFlag::O_CREAT | OFlag::O_EXCL;
+  let mut last = Errno::EEXIST;
+  for _ in 0..attempts {
+    let name = random_name()?;
+    match shm_open(name.as_str(), flags, mode) {
+      Ok(fd) => {
+        // Unlink before anything else so the name is visible for as short
+        // a time as possible; if that fails, `fd` is closed on return.
+        shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink"))?;
+        return Ok(fd);
+      }
+      Err(Errno::EEXIST) => last = Errno::EEXIST,
+      Err(errno) => {
+        return Err(Failure::Sys {
+          errno,
+          syscall: "shm_open",
+        })
+      }
+    }
+  }
+  Err(Failure::Sys {
+    errno: last,
+    syscall: "shm_open",
+  })
+}
+
+#[napi]
+pub fn shm_open_anonymous(
+  env: Env,
+  open_flags_bits: f64,
+  mode: f64,
+  attempts: f64,
+) -> napi::Result<i32> {
+  let outcome = (|| {
+    let attempts = args::integer_in(attempts, "attempts", 1.0, f64::from(u32::MAX))? as u32;
+    let fd = open_anonymous(open_flags(open_flags_bits)?, permissions(mode)?, attempts)?;
+    Ok(fd.into_raw_fd())
+  })();
+  report(&env, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn random_names_are_distinct_and_fit_macos() {
+    let a = random_name().unwrap();
+    let b = random_name().unwrap();
+    assert_ne!(a, b);
+    assert!(a.len() <= 31, "{a}");
+    assert!(a.starts_with("/psm_"));
+  }
+
+  #[test]
+  fn anonymous_objects_leave_no_name() {
+    let fd = open_anonymous(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 3).unwrap();
+    nix::unistd::ftruncate(&fd, 4096).unwrap();
+    assert_eq!(nix::sys::stat::fstat(&fd).unwrap().st_nlink, 0);
+  }
+}
