@@ -1,0 +1,101 @@
+// The errors the API throws: Node-style argument errors, and ShmError for
+// failed system calls, shaped like the errors of Node's `fs`.
+
+import { getSystemErrorMap, getSystemErrorName, inspect } from 'node:util'
+
+type ArgumentErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
+
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  return error as E & { code: string }
+}
+
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  const shown = inspect(value, { maxStringLength: 40 })
+  return `type ${typeof value} (${shown})`
+}
+
+export function invalidType(argument: string, expected: string, received: unknown): TypeError {
+  return withCode(
+    new TypeError(`The "${argument}" argument must be ${expected}. Received ${describe(received)}`),
+    'ERR_INVALID_ARG_TYPE' satisfies ArgumentErrorCode,
+  )
+}
+
+export function invalidValue(argument: string, reason: string, received: unknown): TypeError {
+  return withCode(
+    new TypeError(`The argument '${argument}' ${reason}. Received ${inspect(received, { maxStringLength: 40 })}`),
+    'ERR_INVALID_ARG_VALUE' satisfies ArgumentErrorCode,
+  )
+}
+
+export function outOfRange(argument: string, range: string, received: unknown): RangeError {
+  return withCode(
+    new RangeError(`The value of "${argument}" is out of range. It must be ${range}. Received ${String(received)}`),
+    'ERR_OUT_OF_RANGE' satisfies ArgumentErrorCode,
+  )
+}
+
+/**
+ * A failed system call (or an operation the runtime refused), shaped like
+ * the errors of Node's `fs`: `code` is the errno name ('EEXIST'), `errno`
+ * its negative number, `syscall` the call that failed, `path` the object's
+ * name when there is one. For an error that no system call raised
+ * (`ERR_SHM_NO_EXTERNAL_BUFFERS`), `errno` is 0.
+ */
+export class ShmError extends Error {
+  readonly code: string
+  readonly errno: number
+  readonly syscall: string
+  readonly path?: string
+
+  constructor(message: string, details: { code: string; errno: number; syscall: string; path?: string }) {
+    super(message)
+    this.name = 'ShmError'
+    this.code = details.code
+    this.errno = details.errno
+    this.syscall = details.syscall
+    if (details.path !== undefined) this.path = details.path
+  }
+}
+
+/** The ShmError for `errno` (negative, as Node numbers them) from `syscall`. */
+export function systemError(errno: number, syscall: string, path?: string, fallbackMessage?: string): ShmError {
+  const known = getSystemErrorMap().get(errno)
+  const code = known ? known[0] : getSystemErrorName(errno)
+  const description = known ? known[1] : (fallbackMessage ?? 'unknown error')
+  const where = path === undefined ? syscall : `${syscall} '${path}'`
+  return new ShmError(`${code}: ${description}, ${where}`, { code, errno, syscall, path })
+}
+
+interface NativeFailure {
+  code?: unknown
+  errno?: unknown
+  syscall?: unknown
+  message?: unknown
+}
+
+/** Turns what the native layer threw into the error the API promises. */
+function translate(thrown: unknown, path: string | undefined): unknown {
+  if (!(thrown instanceof Error)) return thrown
+  const failure = thrown as NativeFailure
+  if (failure.code === 'ERR_SHM_SYSCALL' && typeof failure.errno === 'number' && typeof failure.syscall === 'string') {
+    return systemError(failure.errno, failure.syscall, path, String(failure.message))
+  }
+  if (failure.code === 'ERR_SHM_NO_EXTERNAL_BUFFERS') {
+    return new ShmError(thrown.message, { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap', path })
+  }
+  return thrown
+}
+
+/** Calls into the native layer, translating its failures. */
+export function callNative<T>(call: () => T, path?: string): T {
+  try {
+    return call()
+  } catch (thrown) {
+    throw translate(thrown, path)
+  }
+}

@@ -1,0 +1,20 @@
+// posix-shm: POSIX shared memory for Node.js.
+
+export { constants } from './constants'
+export { ShmError } from './errors'
+export type { OpenFlag, Permission, Protection } from './keywords'
+export {
+  fchmod,
+  fchown,
+  fstat,
+  mmap,
+  munmap,
+  shmClose,
+  shmFtruncate,
+  shmOpen,
+  shmOpenAnonymous,
+  shmUnlink,
+  type OpenOptions,
+  type ShmStats,
+} from './shm'
+export { withMmap, withMmappedShm, withOpenShm, type MapOptions } from './scoped'

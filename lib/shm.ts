@@ -1,0 +1,138 @@
+// The low-level API: one function per system call, taking and returning
+// plain descriptors, as the Lisp original's functions do.
+
+import { native } from './native'
+import { callNative, invalidType } from './errors'
+import type { OpenFlag, Permission, Protection } from './keywords'
+import {
+  normalizeName,
+  openFlagBits,
+  permissionBits,
+  protectionBits,
+  validateFd,
+  validateFileLength,
+  validateId,
+  validateInteger,
+  validateLength,
+  validateObject,
+  validateOffset,
+} from './validate'
+
+export interface OpenOptions {
+  /** Keywords (exactly one of read-only / read-write) or the OR of `constants.O_*`. Default `['read-write']`. */
+  openFlags?: readonly OpenFlag[] | number
+  /** Mode of a created object, less the umask. Keywords or the OR of `constants.S_I*`. Default `0o600`. */
+  permissions?: readonly Permission[] | number
+}
+
+/** What `fstat` reports about a shared memory object; times in milliseconds since the epoch, as `fs.Stats`. */
+export interface ShmStats {
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  ino: number
+  dev: number
+  nlink: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+}
+
+const DEFAULT_OPEN_FLAGS: readonly OpenFlag[] = ['read-write']
+const DEFAULT_PERMISSIONS = 0o600
+const DEFAULT_ANONYMOUS_ATTEMPTS = 100
+
+function openOptions(options: unknown): { flags: number; mode: number } {
+  if (options === undefined) options = {}
+  validateObject(options, 'options')
+  return {
+    flags: openFlagBits(options.openFlags ?? DEFAULT_OPEN_FLAGS, 'options.openFlags'),
+    mode: permissionBits(options.permissions ?? DEFAULT_PERMISSIONS, 'options.permissions'),
+  }
+}
+
+/** Opens, and with `create` creates, the shared memory object `name`; returns its descriptor. */
+export function shmOpen(name: string, options?: OpenOptions): number {
+  const path = normalizeName(name)
+  const { flags, mode } = openOptions(options)
+  return callNative(() => native.shmOpenNamed(path, flags, mode), path)
+}
+
+/**
+ * Creates an object under an unguessable random name (create and exclusive
+ * are added to `openFlags`), unlinks the name at once and returns the
+ * descriptor: only this descriptor, and whoever it is passed to, reaches
+ * the object. Retries only on EEXIST, at most `attempts` times (default 100).
+ */
+export function shmOpenAnonymous(options?: OpenOptions & { attempts?: number }): number {
+  const { flags, mode } = openOptions(options)
+  const attempts = validateInteger(options?.attempts ?? DEFAULT_ANONYMOUS_ATTEMPTS, 'options.attempts', 1, 2 ** 32 - 1)
+  return callNative(() => native.shmOpenAnonymous(flags, mode, attempts))
+}
+
+/** Sets the size of the object behind `fd` to exactly `length` bytes. */
+export function shmFtruncate(fd: number, length: number | bigint): void {
+  validateFd(fd)
+  const size = validateFileLength(length, 'length')
+  callNative(() => native.shmFtruncate(fd, size))
+}
+
+/**
+ * Maps `length` bytes of the object behind `fd`, from `offset` (a multiple
+ * of `constants.pageSize`), always `MAP_SHARED`. The range must lie within
+ * the object's current size. Returns one ArrayBuffer over the mapping;
+ * make views on it. Without `write` in `protections`, writing through a
+ * view ends the process (the kernel raises SIGSEGV).
+ */
+export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset = 0): ArrayBuffer {
+  const size = validateLength(length, 'length', 1)
+  const prot = protectionBits(protections)
+  validateFd(fd)
+  validateOffset(offset)
+  return callNative(() => native.mmapShared(size, prot, fd, offset))
+}
+
+/**
+ * Unmaps what `mmap` returned, given the ArrayBuffer or any view on it.
+ * The ArrayBuffer is detached first: its `byteLength`, and every view's
+ * length, become 0, so nothing can reach the unmapped memory.
+ */
+export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
+  if (!(mapped instanceof ArrayBuffer) && !ArrayBuffer.isView(mapped)) {
+    throw invalidType('mapped', 'an ArrayBuffer returned by mmap() or a view on one', mapped)
+  }
+  callNative(() => native.munmapShared(mapped))
+}
+
+/** Removes the name `name`; objects stay alive while open or mapped anywhere. */
+export function shmUnlink(name: string): void {
+  const path = normalizeName(name)
+  callNative(() => native.shmUnlinkNamed(path), path)
+}
+
+/** Closes `fd`. Closing it again is EBADF, as with `fs.closeSync`. */
+export function shmClose(fd: number): void {
+  validateFd(fd)
+  callNative(() => native.shmClose(fd))
+}
+
+export function fstat(fd: number): ShmStats {
+  validateFd(fd)
+  return callNative(() => native.shmFstat(fd))
+}
+
+/** Changes the object's permission bits (not subject to the umask). */
+export function fchmod(fd: number, permissions: readonly Permission[] | number): void {
+  validateFd(fd)
+  const mode = permissionBits(permissions)
+  callNative(() => native.shmFchmod(fd, mode))
+}
+
+/** Changes the object's owner and group; -1 leaves one unchanged. */
+export function fchown(fd: number, uid: number, gid: number): void {
+  validateFd(fd)
+  validateId(uid, 'uid')
+  validateId(gid, 'gid')
+  callNative(() => native.shmFchown(fd, uid, gid))
+}
