@@ -22,7 +22,14 @@ pub fn protections_allowed() -> u32 {
 /// Permission bits a shared memory object may be given: rwx for user,
 /// group and other. Set-id and sticky bits mean nothing for shm objects.
 pub fn permissions_allowed() -> u32 {
-  Mode::S_IRWXU.bits() as u32 | Mode::S_IRWXG.bits() as u32 | Mode::S_IRWXO.bits() as u32
+  mode_bits(Mode::S_IRWXU | Mode::S_IRWXG | Mode::S_IRWXO)
+}
+
+/// `mode_t` is 32 bits on Linux and FreeBSD but 16 on macOS, where this
+/// cast widens.
+#[allow(clippy::useless_conversion)]
+fn mode_bits(mode: Mode) -> u32 {
+  u32::from(mode.bits())
 }
 
 /// The size of a page, which `mmap` offsets must be a multiple of.
@@ -64,7 +71,7 @@ pub struct PlatformConstants {
 /// The running platform's values of every flag the API accepts.
 #[napi]
 pub fn platform_constants() -> PlatformConstants {
-  let mode = |m: Mode| m.bits() as u32;
+  let mode = mode_bits;
   PlatformConstants {
     o_rdonly: OFlag::O_RDONLY.bits() as u32,
     o_rdwr: OFlag::O_RDWR.bits() as u32,

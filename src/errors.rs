@@ -52,7 +52,7 @@ impl Failure {
       Failure::Sys { errno, syscall } => {
         let code = errno as i32;
         let error = JsError::from(Error::new(
-          "ERR_SHM_SYSCALL".to_owned(),
+          "ERR_SHM_SYSCALL",
           format!("{syscall} failed: {}", errno.desc()),
         ))
         .into_unknown(*env);

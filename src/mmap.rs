@@ -137,28 +137,34 @@ pub fn mmap_shared<'env>(
   Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 
+type IsKind = unsafe fn(sys::napi_env, sys::napi_value, *mut bool) -> sys::napi_status;
+
+/// Asks Node-API whether `value` is of one kind (`napi_is_arraybuffer`, ...).
+fn is_kind(
+  env: sys::napi_env,
+  value: sys::napi_value,
+  test: IsKind,
+  call: &'static str,
+) -> Outcome<bool> {
+  let mut answer = false;
+  // SAFETY: `test` is one of Node-API's napi_is_* functions, which read the
+  // handle `value` (valid for this call) and write only `answer`, a live local.
+  check(unsafe { test(env, value, &mut answer) }, call)?;
+  Ok(answer)
+}
+
 /// The ArrayBuffer behind `value`, which may be an ArrayBuffer, a typed
 /// array or a DataView.
 fn array_buffer_of(env: &Env, value: sys::napi_value) -> Outcome<sys::napi_value> {
   let env = env.raw();
-  let mut yes = false;
-  // SAFETY (this block and the two below): each call reads `value`, a
-  // handle valid for this call, and writes only the out-pointers we pass,
-  // which point at live locals.
-  check(
-    unsafe { sys::napi_is_arraybuffer(env, value, &mut yes) },
-    "napi_is_arraybuffer",
-  )?;
-  if yes {
+  if is_kind(env, value, sys::napi_is_arraybuffer, "napi_is_arraybuffer")? {
     return Ok(value);
   }
   let mut array_buffer = ptr::null_mut();
-  check(
-    unsafe { sys::napi_is_typedarray(env, value, &mut yes) },
-    "napi_is_typedarray",
-  )?;
-  if yes {
-    // SAFETY: as above; null out-pointers are allowed for fields we skip.
+  if is_kind(env, value, sys::napi_is_typedarray, "napi_is_typedarray")? {
+    // SAFETY: `value` is a typed array handle valid for this call; the one
+    // out-pointer we pass points at a live local, the others are null,
+    // which Node-API allows for fields the caller skips.
     let status = unsafe {
       sys::napi_get_typedarray_info(
         env,
@@ -173,12 +179,8 @@ fn array_buffer_of(env: &Env, value: sys::napi_value) -> Outcome<sys::napi_value
     check(status, "napi_get_typedarray_info")?;
     return Ok(array_buffer);
   }
-  check(
-    unsafe { sys::napi_is_dataview(env, value, &mut yes) },
-    "napi_is_dataview",
-  )?;
-  if yes {
-    // SAFETY: as above.
+  if is_kind(env, value, sys::napi_is_dataview, "napi_is_dataview")? {
+    // SAFETY: as for the typed array above, for a DataView handle.
     let status = unsafe {
       sys::napi_get_dataview_info(
         env,
@@ -217,10 +219,8 @@ fn unmap(env: &Env, value: sys::napi_value) -> Outcome<()> {
   }
   // Detach first: once this succeeds no JavaScript value reaches the range.
   // SAFETY: `array_buffer` is a valid ArrayBuffer handle for this call.
-  check(
-    unsafe { sys::napi_detach_arraybuffer(env.raw(), array_buffer) },
-    "napi_detach_arraybuffer",
-  )?;
+  let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), array_buffer) };
+  check(status, "napi_detach_arraybuffer")?;
   drop(registry::take(address));
   Ok(())
 }

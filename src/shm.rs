@@ -27,7 +27,23 @@ fn permissions(value: f64) -> Outcome<Mode> {
   Ok(Mode::from_bits_truncate(bits as nix::libc::mode_t))
 }
 
+/// Linux keeps shm objects as files in `/dev/shm`, so a name may be at
+/// most NAME_MAX (255) bytes after its slash. glibc reports ENAMETOOLONG
+/// only for the first few bytes past that and EINVAL beyond; we report the
+/// limit the same way whatever the length.
+fn check_name_length(name: &str, syscall: &'static str) -> Outcome<()> {
+  if cfg!(target_os = "linux") && name.trim_start_matches('/').len() > nix::libc::NAME_MAX as usize
+  {
+    return Err(Failure::Sys {
+      errno: Errno::ENAMETOOLONG,
+      syscall,
+    });
+  }
+  Ok(())
+}
+
 fn open(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
+  check_name_length(name, "shm_open")?;
   shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
 }
 
@@ -49,10 +65,9 @@ pub fn shm_open_named(
 
 #[napi]
 pub fn shm_unlink_named(env: Env, name: String) -> napi::Result<()> {
-  report(
-    &env,
-    shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink")),
-  )
+  let outcome = check_name_length(&name, "shm_unlink")
+    .and_then(|()| shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink")));
+  report(&env, outcome)
 }
 
 /// An unguessable name: 96 bits from the operating system's random source.

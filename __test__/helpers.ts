@@ -1,0 +1,74 @@
+// What the specs share: unique names, counts of the process's descriptors
+// and mappings as the kernel reports them, and a real second Node process.
+
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { shmUnlink } from 'posix-shm'
+
+/** The package root: ava runs specs from there. */
+export const ROOT = process.cwd()
+
+let serial = 0
+/** A name no other test (or earlier run) uses. */
+export function uniqueName(tag: string): string {
+  serial += 1
+  return `psm_test_${tag}_${process.pid}_${serial}_${randomBytes(4).toString('hex')}`
+}
+
+/** Whether `/dev/shm` holds the object `name` (Linux shows objects there). */
+export function existsInDevShm(name: string): boolean {
+  return existsSync(`/dev/shm/${name.replace(/^\//, '')}`)
+}
+
+/** Unlinks `name` if it is still there. */
+export function removeQuietly(name: string): void {
+  try {
+    shmUnlink(name)
+  } catch {
+    // already gone
+  }
+}
+
+/** How many mappings the kernel lists for this process. */
+export function mappingCount(): number {
+  return readFileSync('/proc/self/maps', 'utf8').trimEnd().split('\n').length
+}
+
+/** How many descriptors this process has open. */
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length
+}
+
+export interface ChildResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs `source` (CommonJS JavaScript, with `require('posix-shm')` resolving
+ * to this package) in a fresh Node process.
+ */
+export function runNode(
+  source: string,
+  options: { args?: string[]; env?: NodeJS.ProcessEnv; nodeOptions?: string[] } = {},
+): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '-e', source, ...(options.args ?? [])], {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
+
+/** Whether this process runs as root (some tests need another user). */
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
