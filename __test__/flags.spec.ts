@@ -2,7 +2,7 @@ import test from 'ava'
 import { constants, fchmod, mmap, shmOpen, shmOpenAnonymous, shmClose, shmFtruncate } from 'posix-shm'
 import { mappingCount, openFdCount, uniqueName } from './helpers'
 
-test('an unknown open flag keyword is refused, and the message lists the accepted ones', (t) => {
+test.serial('an unknown open flag keyword is refused, and the message lists the accepted ones', (t) => {
   const error = t.throws(() => shmOpen(uniqueName('x'), { openFlags: ['create', 'read-write', 'append' as 'create'] }), {
     instanceOf: TypeError,
     code: 'ERR_INVALID_ARG_VALUE',
@@ -13,7 +13,7 @@ test('an unknown open flag keyword is refused, and the message lists the accepte
   t.regex(error?.message ?? '', /'append'/)
 })
 
-test('both or neither of read-only / read-write is refused', (t) => {
+test.serial('both or neither of read-only / read-write is refused', (t) => {
   const name = uniqueName('access')
   for (const flags of [['read-only', 'read-write'], ['rdonly', 'rdwr', 'create'], ['create'], ['exclusive', 'create'], []] as const) {
     const error = t.throws(() => shmOpen(name, { openFlags: flags }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }, flags.join())
@@ -23,14 +23,14 @@ test('both or neither of read-only / read-write is refused', (t) => {
   t.throws(() => shmOpen(name, { openFlags: ['read', 'rdonly'] }), { code: 'ENOENT' })
 })
 
-test('a protection list passed as open flags is refused', (t) => {
+test.serial('a protection list passed as open flags is refused', (t) => {
   t.throws(() => shmOpen(uniqueName('prot'), { openFlags: ['read', 'write'] as unknown as ['read'] }), {
     instanceOf: TypeError,
     code: 'ERR_INVALID_ARG_VALUE',
   })
 })
 
-test('numeric flags must be an OR of the constants', (t) => {
+test.serial('numeric flags must be an OR of the constants', (t) => {
   t.throws(() => shmOpen(uniqueName('n'), { openFlags: 0o4000000 }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
   t.throws(() => shmOpen(uniqueName('n'), { openFlags: -1 }), { instanceOf: RangeError })
   t.throws(() => shmOpen(uniqueName('n'), { openFlags: 1.5 }), { instanceOf: RangeError })
@@ -43,7 +43,7 @@ test('numeric flags must be an OR of the constants', (t) => {
   shmClose(fd)
 })
 
-test('protections: none stands alone, an empty list and unknown keywords are refused, before any mapping', (t) => {
+test.serial('protections: none stands alone, an empty list and unknown keywords are refused, before any mapping', (t) => {
   const fd = shmOpenAnonymous()
   t.teardown(() => shmClose(fd))
   shmFtruncate(fd, constants.pageSize)

@@ -10,7 +10,7 @@ function anonymousObject(size: number): number {
   return fd
 }
 
-test('a write mapping and a read mapping of one object see the same ten ints', (t) => {
+test.serial('a write mapping and a read mapping of one object see the same ten ints', (t) => {
   const name = uniqueName('ten')
   const fd = shmOpen(name, { openFlags: ['create', 'read-write'], permissions: ['read-user', 'write-user'] })
   t.teardown(() => removeQuietly(name))
@@ -27,7 +27,7 @@ test('a write mapping and a read mapping of one object see the same ten ints', (
   shmUnlink(name)
 })
 
-test('munmap detaches the ArrayBuffer: byteLength 0, every view empty, nothing reaches the memory', (t) => {
+test.serial('munmap detaches the ArrayBuffer: byteLength 0, every view empty, nothing reaches the memory', (t) => {
   const fd = anonymousObject(2 * PAGE)
   t.teardown(() => shmClose(fd))
   const before = mappingCount()
@@ -50,7 +50,7 @@ test('munmap detaches the ArrayBuffer: byteLength 0, every view empty, nothing r
   t.is(mappingCount(), before)
 })
 
-test('munmap takes any view on the mapping, including one at an offset', (t) => {
+test.serial('munmap takes any view on the mapping, including one at an offset', (t) => {
   const fd = anonymousObject(PAGE)
   t.teardown(() => shmClose(fd))
   const before = mappingCount()
@@ -64,7 +64,7 @@ test('munmap takes any view on the mapping, including one at an offset', (t) => 
   t.is(again.byteLength, 0)
 })
 
-test('munmap of anything it did not map throws and unmaps nothing', (t) => {
+test.serial('munmap of anything it did not map throws and unmaps nothing', (t) => {
   const fd = anonymousObject(PAGE)
   t.teardown(() => shmClose(fd))
   const live = mmap(PAGE, ['read', 'write'], fd)
@@ -93,7 +93,7 @@ test('munmap of anything it did not map throws and unmaps nothing', (t) => {
   munmap(live)
 })
 
-test('mmap refuses a range past the end of the object, naming both numbers', (t) => {
+test.serial('mmap refuses a range past the end of the object, naming both numbers', (t) => {
   const fd = anonymousObject(PAGE)
   t.teardown(() => shmClose(fd))
   const before = mappingCount()
@@ -111,7 +111,7 @@ test('mmap refuses a range past the end of the object, naming both numbers', (t)
   munmap(last)
 })
 
-test('bad lengths, offsets and fds are refused before any mapping or descriptor is made', (t) => {
+test.serial('bad lengths, offsets and fds are refused before any mapping or descriptor is made', (t) => {
   const fd = anonymousObject(4 * PAGE)
   const closed = shmOpenAnonymous()
   shmClose(closed)
@@ -139,7 +139,7 @@ test('bad lengths, offsets and fds are refused before any mapping or descriptor 
   munmap(whole)
 })
 
-test('a write mapping of a read-only descriptor fails with EACCES and leaves nothing mapped', (t) => {
+test.serial('a write mapping of a read-only descriptor fails with EACCES and leaves nothing mapped', (t) => {
   const name = uniqueName('eacces')
   const rw = shmOpen(name, { openFlags: ['create', 'read-write'] })
   t.teardown(() => removeQuietly(name))
@@ -154,7 +154,7 @@ test('a write mapping of a read-only descriptor fails with EACCES and leaves not
   shmClose(ro)
 })
 
-test('where external buffers are refused, mmap throws ERR_SHM_NO_EXTERNAL_BUFFERS and unmaps what it mapped', async (t) => {
+test.serial('where external buffers are refused, mmap throws ERR_SHM_NO_EXTERNAL_BUFFERS and unmaps what it mapped', async (t) => {
   const child = await runNode(
     `
     const { mmap, shmOpenAnonymous, shmFtruncate, ShmError, constants } = require('posix-shm')
@@ -179,7 +179,7 @@ test('where external buffers are refused, mmap throws ERR_SHM_NO_EXTERNAL_BUFFER
   t.is(result.grew, 0)
 })
 
-test('a mapping without write is returned and reads work; writing through it ends the process', async (t) => {
+test.serial('a mapping without write is returned and reads work; writing through it ends the process', async (t) => {
   const name = uniqueName('readonly')
   const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
   t.teardown(() => removeQuietly(name))

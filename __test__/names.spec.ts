@@ -6,7 +6,7 @@ const CREATE = { openFlags: ['create', 'read-write'] } as const
 
 const REFUSED_NAMES = ['', '/', '.', '..', '/.', '/..', 'a/b', '/a/b', 'a/', 'nul\0byte', '/\0']
 
-test('refused names throw ERR_INVALID_ARG_VALUE before any system call', (t) => {
+test.serial('refused names throw ERR_INVALID_ARG_VALUE before any system call', (t) => {
   const before = openFdCount()
   for (const name of REFUSED_NAMES) {
     const error = t.throws(() => shmOpen(name, CREATE), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(name))
@@ -17,14 +17,14 @@ test('refused names throw ERR_INVALID_ARG_VALUE before any system call', (t) => 
   t.is(openFdCount(), before)
 })
 
-test('a name that is not a string throws ERR_INVALID_ARG_TYPE', (t) => {
+test.serial('a name that is not a string throws ERR_INVALID_ARG_TYPE', (t) => {
   for (const name of [42, undefined, null, {}, ['a'], Symbol('s'), 1n]) {
     t.throws(() => shmOpen(name as unknown as string, CREATE), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
     t.throws(() => shmUnlink(name as unknown as string), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
   }
 })
 
-test('a 300-character name fails with ENAMETOOLONG from the platform, leaving nothing open', (t) => {
+test.serial('a 300-character name fails with ENAMETOOLONG from the platform, leaving nothing open', (t) => {
   const before = openFdCount()
   const name = 'n'.repeat(300)
   const error = t.throws(() => shmOpen(name, CREATE), { instanceOf: ShmError })
@@ -40,7 +40,7 @@ test('a 300-character name fails with ENAMETOOLONG from the platform, leaving no
   shmUnlink(longest)
 })
 
-test('unicode names work and round-trip', (t) => {
+test.serial('unicode names work and round-trip', (t) => {
   const name = `${uniqueName('unicode')}_é_雪_🙂`
   const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
   t.teardown(() => shmUnlink(name))

@@ -16,7 +16,7 @@ import {
 } from 'posix-shm'
 import { existsInDevShm, isRoot, openFdCount, removeQuietly, uniqueName } from './helpers'
 
-test('shmOpen creates an object that ftruncate sizes and fstat reports, default mode 0600', (t) => {
+test.serial('shmOpen creates an object that ftruncate sizes and fstat reports, default mode 0600', (t) => {
   const name = uniqueName('create')
   const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
   t.teardown(() => removeQuietly(name))
@@ -33,7 +33,7 @@ test('shmOpen creates an object that ftruncate sizes and fstat reports, default 
   shmClose(fd)
 })
 
-test('a missing leading slash is added: "name" and "/name" are one object', (t) => {
+test.serial('a missing leading slash is added: "name" and "/name" are one object', (t) => {
   const name = uniqueName('slash')
   const a = shmOpen(name, { openFlags: ['create', 'read-write'] })
   t.teardown(() => removeQuietly(name))
@@ -45,7 +45,7 @@ test('a missing leading slash is added: "name" and "/name" are one object', (t) 
   t.false(existsInDevShm(name))
 })
 
-test('open flag aliases reach the same constants', (t) => {
+test.serial('open flag aliases reach the same constants', (t) => {
   const name = uniqueName('aliases')
   const fd = shmOpen(name, { openFlags: ['creat', 'excl', 'rdwr'] })
   t.teardown(() => removeQuietly(name))
@@ -91,7 +91,7 @@ const PERMISSION_CONSTANTS: ReadonlyArray<[Permission, Permission, keyof typeof 
   ['rwxo', 'all-other', 'S_IRWXO'],
 ]
 
-test('every permission keyword and its alias set the bits of its constant (seen by fs.fstatSync too)', (t) => {
+test.serial('every permission keyword and its alias set the bits of its constant (seen by fs.fstatSync too)', (t) => {
   const fd = shmOpenAnonymous()
   t.teardown(() => shmClose(fd))
   for (const [short, long, constant] of PERMISSION_CONSTANTS) {
@@ -107,7 +107,7 @@ test('every permission keyword and its alias set the bits of its constant (seen 
   t.is(fstatSync(fd).mode & 0o777, 0o604)
 })
 
-test('the platform constants are the ones Node knows', (t) => {
+test.serial('the platform constants are the ones Node knows', (t) => {
   t.is(constants.O_RDONLY, fsConstants.O_RDONLY)
   t.is(constants.O_RDWR, fsConstants.O_RDWR)
   t.is(constants.O_CREAT, fsConstants.O_CREAT)
@@ -118,7 +118,7 @@ test('the platform constants are the ones Node knows', (t) => {
   t.true(Number.isInteger(constants.pageSize) && constants.pageSize >= 4096)
 })
 
-test('permissions given at create are the requested mode less the umask', (t) => {
+test.serial('permissions given at create are the requested mode less the umask', (t) => {
   const name = uniqueName('mode')
   const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'], permissions: ['all-user', 'all-group', 'all-other'] })
   t.teardown(() => removeQuietly(name))
@@ -126,7 +126,7 @@ test('permissions given at create are the requested mode less the umask', (t) =>
   shmClose(fd)
 })
 
-test('ShmError looks like an fs error: message, code, negative errno, syscall, path', (t) => {
+test.serial('ShmError looks like an fs error: message, code, negative errno, syscall, path', (t) => {
   const name = uniqueName('eexist')
   const fd = shmOpen(name, { openFlags: ['create', 'read-write'] })
   t.teardown(() => removeQuietly(name))
@@ -150,7 +150,7 @@ test('ShmError looks like an fs error: message, code, negative errno, syscall, p
   t.is(unlinkMissing?.message, `ENOENT: no such file or directory, shm_unlink '/${missing}'`)
 })
 
-test('shmOpenAnonymous returns an unlinked object: no name is left behind', (t) => {
+test.serial('shmOpenAnonymous returns an unlinked object: no name is left behind', (t) => {
   const fd = shmOpenAnonymous({ openFlags: ['read-write'], permissions: ['all-user'], attempts: 5 })
   t.teardown(() => shmClose(fd))
   shmFtruncate(fd, 4096)
@@ -161,7 +161,7 @@ test('shmOpenAnonymous returns an unlinked object: no name is left behind', (t) 
   t.throws(() => shmOpenAnonymous({ attempts: 0 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
 })
 
-test('a second shmClose of the same fd is EBADF, like fs.closeSync', (t) => {
+test.serial('a second shmClose of the same fd is EBADF, like fs.closeSync', (t) => {
   const fd = shmOpenAnonymous()
   shmClose(fd)
   const error = t.throws(() => shmClose(fd), { instanceOf: ShmError })
@@ -170,7 +170,7 @@ test('a second shmClose of the same fd is EBADF, like fs.closeSync', (t) => {
   t.is(error?.errno, -os.errno.EBADF)
 })
 
-test('fds -1, 1e9 and a closed one are refused', (t) => {
+test.serial('fds -1, 1e9 and a closed one are refused', (t) => {
   t.throws(() => fstat(-1), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
   t.throws(() => shmClose(-1), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
   t.throws(() => shmFtruncate(-1, 10), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
@@ -185,7 +185,7 @@ test('fds -1, 1e9 and a closed one are refused', (t) => {
   t.throws(() => fstat('3' as unknown as number), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
 })
 
-test('ftruncate takes numbers and bigints, and refuses what is not a size', (t) => {
+test.serial('ftruncate takes numbers and bigints, and refuses what is not a size', (t) => {
   const fd = shmOpenAnonymous()
   t.teardown(() => shmClose(fd))
   shmFtruncate(fd, 8192n)
@@ -201,7 +201,7 @@ test('ftruncate takes numbers and bigints, and refuses what is not a size', (t) 
   t.is(fstat(fd).size, 0)
 })
 
-const ownerTest = isRoot ? test : test.skip
+const ownerTest = isRoot ? test.serial : test.skip
 if (!isRoot) console.log('skipped: fchown to another user needs root; this run is not root')
 ownerTest('fchown reaches the object (seen by fstat and fs.fstatSync); -1 leaves a field unchanged', (t) => {
   const fd = shmOpenAnonymous()
@@ -216,7 +216,7 @@ ownerTest('fchown reaches the object (seen by fstat and fs.fstatSync); -1 leaves
   t.throws(() => fchown(fd, 0, 2 ** 32), { instanceOf: RangeError })
 })
 
-test('no fd is left open by any refused call', (t) => {
+test.serial('no fd is left open by any refused call', (t) => {
   const before = openFdCount()
   const name = uniqueName('leak')
   for (let i = 0; i < 20; i++) {
