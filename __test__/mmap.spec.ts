@@ -42,9 +42,9 @@ test.serial('munmap detaches the ArrayBuffer: byteLength 0, every view empty, no
   t.is(mapped.byteLength, 0)
   t.is(ints.length, 0)
   t.is(bytes.length, 0)
-  t.is(ints[0], undefined)
+  t.is(ints[0] as number | undefined, undefined)
   ints[0] = 5 // ignored, as for any detached buffer
-  t.is(ints[0], undefined)
+  t.is(ints[0] as number | undefined, undefined)
   t.throws(() => view.getInt32(0, true), { instanceOf: TypeError })
   t.is(bytes.toString('hex'), '')
   t.is(mappingCount(), before)

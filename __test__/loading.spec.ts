@@ -1,0 +1,69 @@
+import test from 'ava'
+import { runNode } from './helpers'
+
+const API = [
+  'ShmError',
+  'constants',
+  'fchmod',
+  'fchown',
+  'fstat',
+  'mmap',
+  'munmap',
+  'shmClose',
+  'shmFtruncate',
+  'shmOpen',
+  'shmOpenAnonymous',
+  'shmUnlink',
+  'withMmap',
+  'withMmappedShm',
+  'withOpenShm',
+]
+
+test('require("posix-shm") gives the whole API', async (t) => {
+  const child = await runNode(`
+    const api = require('posix-shm')
+    console.log(JSON.stringify(Object.fromEntries(Object.entries(api).map(([k, v]) => [k, typeof v]))))
+  `)
+  t.is(child.code, 0, child.stderr)
+  const kinds = JSON.parse(child.stdout) as Record<string, string>
+  for (const name of API) t.true(name in kinds, name)
+  t.is(kinds.constants, 'object')
+  t.is(kinds.shmOpen, 'function')
+})
+
+test('import from "posix-shm" in ESM gives every name as a named export', async (t) => {
+  const child = await runNode(
+    `
+    import * as api from 'posix-shm'
+    import { shmOpen, withMmappedShm, constants } from 'posix-shm'
+    const value = withMmappedShm('psm_esm_' + process.pid, { openFlags: ['create', 'read-write'] }, { length: 8, protections: ['read', 'write'] }, (fd, mapped) => {
+      new Int32Array(mapped)[1] = 5
+      return new Int32Array(mapped)[1]
+    })
+    api.shmUnlink('psm_esm_' + process.pid)
+    console.log(JSON.stringify({ names: Object.keys(api), value, shmOpen: typeof shmOpen, page: constants.pageSize }))
+    `,
+    { nodeOptions: ['--input-type=module'] },
+  )
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { names: string[]; value: number; shmOpen: string; page: number }
+  for (const name of API) t.true(result.names.includes(name), name)
+  t.is(result.value, 5)
+  t.is(result.shmOpen, 'function')
+})
+
+test('on a platform without POSIX shared memory, loading fails with one clear sentence', async (t) => {
+  const child = await runNode(`
+    Object.defineProperty(process, 'platform', { value: 'win32' })
+    try {
+      require('posix-shm')
+      console.log('loaded')
+    } catch (error) {
+      console.log(JSON.stringify({ code: error.code, message: error.message }))
+    }
+  `)
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { code: string; message: string }
+  t.is(result.code, 'ERR_SHM_UNSUPPORTED_PLATFORM')
+  t.is(result.message, 'posix-shm needs POSIX shared memory, which win32 does not have; it supports linux, darwin, freebsd')
+})
