@@ -6,6 +6,7 @@
 import test from 'ava'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import ts from 'typescript'
 import { ROOT, runNode } from './helpers'
 
 interface Block {
@@ -42,11 +43,12 @@ test.serial('every TypeScript block of the README runs and prints what its comme
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   for (const block of blocks.filter((b) => b.language === 'ts')) {
     // Inside the package folder, so `import 'posix-shm'` resolves to this package.
-    const file = join(dir, `line-${block.line}.mts`)
-    writeFileSync(file, block.code)
-    const child = await runNode(`import(${JSON.stringify(`file://${file}`)})`, {
-      nodeOptions: ['--import', '@oxc-node/core/register'],
+    const file = join(dir, `line-${block.line}.mjs`)
+    const { outputText } = ts.transpileModule(block.code, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     })
+    writeFileSync(file, outputText)
+    const child = await runNode(`import(${JSON.stringify(`file://${file}`)})`)
     t.is(child.code, 0, `README line ${block.line}: ${child.stderr}`)
     const printed = child.stdout.trimEnd().split('\n').filter((l) => l !== '')
     t.deepEqual(printed, expectedOutput(block.code), `README line ${block.line}`)
