@@ -1,4 +1,5 @@
 import test from 'ava'
+import { constants as bufferConstants } from 'node:buffer'
 import { ShmError, constants, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from 'posix-shm'
 import { MAPPING_COUNT_SOURCE, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
 
@@ -137,6 +138,23 @@ test.serial('bad lengths, offsets and fds are refused before any mapping or desc
   t.is(new Uint8Array(part)[0], 99)
   munmap(part)
   munmap(whole)
+})
+
+test.serial('a mapping larger than the runtime\'s largest buffer is refused before mapping', (t) => {
+  const limit = bufferConstants.MAX_LENGTH
+  t.true(limit >= 2 ** 32)
+  const fd = anonymousObject(0)
+  t.teardown(() => shmClose(fd))
+  const before = mappingCount()
+  if (limit < Number.MAX_SAFE_INTEGER) {
+    // Sparse: no memory is used until touched.
+    shmFtruncate(fd, limit + PAGE)
+    const error = t.throws(() => mmap(limit + PAGE, ['read'], fd), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+    t.regex(error?.message ?? '', new RegExp(`<= ${limit}`))
+  } else {
+    t.throws(() => mmap(limit + 1, ['read'], fd), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  }
+  t.is(mappingCount(), before)
 })
 
 test.serial('a write mapping of a read-only descriptor fails with EACCES and leaves nothing mapped', (t) => {

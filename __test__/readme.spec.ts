@@ -55,6 +55,32 @@ test.serial('every TypeScript block of the README runs and prints what its comme
   }
 })
 
+test.serial('every TypeScript block of the README type-checks under --strict against the shipped typings', (t) => {
+  const dir = join(ROOT, '.readme-typecheck')
+  mkdirSync(dir, { recursive: true })
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const files = blocks
+    .filter((b) => b.language === 'ts')
+    .map((block) => {
+      const file = join(dir, `line-${block.line}.mts`)
+      writeFileSync(file, block.code)
+      return file
+    })
+  const program = ts.createProgram(files, {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: ['node'],
+    skipLibCheck: true,
+  })
+  const problems = ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`)
+  t.deepEqual(problems, [])
+})
+
 const KNOWN_COMMANDS = new Map<string, string | undefined>([
   ['npm install posix-shm', undefined], // what a user runs; .ci/run's pack-and-install step covers it
   ['npm install && npm test', undefined], // what .ci/run runs

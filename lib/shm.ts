@@ -1,6 +1,8 @@
 // The low-level API: one function per system call, taking and returning
 // plain descriptors, as the Lisp original's functions do.
 
+import { constants as bufferConstants } from 'node:buffer'
+
 import { native } from './native'
 import { callNative, invalidType } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'
@@ -13,7 +15,6 @@ import {
   validateFileLength,
   validateId,
   validateInteger,
-  validateLength,
   validateObject,
   validateOffset,
 } from './validate'
@@ -86,7 +87,9 @@ export function shmFtruncate(fd: number, length: number | bigint): void {
  * view ends the process (the kernel raises SIGSEGV).
  */
 export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset = 0): ArrayBuffer {
-  const size = validateLength(length, 'length', 1)
+  // One ArrayBuffer per mapping, so a mapping can be no larger than the
+  // runtime's largest buffer (4 GiB on Node 20).
+  const size = validateInteger(length, 'length', 1, bufferConstants.MAX_LENGTH)
   const prot = protectionBits(protections)
   validateFd(fd)
   validateOffset(offset)
