@@ -18,3 +18,10 @@ export {
   type ShmStats,
 } from './shm'
 export { withMmap, withMmappedShm, withOpenShm, type MapOptions } from './scoped'
+export {
+  SharedMemory,
+  type AnonymousOptions,
+  type CreateOptions,
+  type FromFdOptions,
+  type OpenSharedOptions,
+} from './shared-memory'

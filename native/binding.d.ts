@@ -9,6 +9,21 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class FdOwner {
+  /**
+   * Takes ownership of the open descriptor `fd`; from now on only this
+   * object closes it. Fails, without taking it, if `fd` is not open.
+   */
+  static adopt(fd: number): FdOwner
+  /** The descriptor number, or -1 once closed (as Node's `FileHandle.fd`). */
+  get fd(): number
+  /**
+   * Closes the descriptor and reports close(2)'s result; later calls do
+   * nothing.
+   */
+  close(): void
+}
+
 /** Whether `mmap` can hand out zero-copy ArrayBuffers in this process. */
 export declare function externalBuffersAllowed(): boolean
 
@@ -48,6 +63,15 @@ export interface PlatformConstants {
 }
 
 /**
+ * Reserves the object's pages from 0 to `length`, growing it to `length`
+ * if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
+ * raising SIGBUS on first touch. Returns false where the platform has no
+ * such call for shared memory (macOS has no posix_fallocate; FreeBSD
+ * refuses it on shm objects), having done nothing.
+ */
+export declare function shmAllocate(fd: number, length: number): boolean
+
+/**
  * Closes `fd`. A second close of the same number is EBADF, as with
  * `fs.closeSync`.
  */
@@ -61,6 +85,9 @@ export declare function shmFstat(fd: number): ShmStats
 
 /** Sets the size of the object behind `fd` to exactly `length` bytes. */
 export declare function shmFtruncate(fd: number, length: bigint): void
+
+/** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
+export declare function shmIsReadOnly(fd: number): boolean
 
 export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number): number
 

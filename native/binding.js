@@ -835,16 +835,19 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.FdOwner = nativeBinding.FdOwner
 module.exports.externalBuffersAllowed = nativeBinding.externalBuffersAllowed
 module.exports.liveMappingCount = nativeBinding.liveMappingCount
 module.exports.mmapShared = nativeBinding.mmapShared
 module.exports.munmapShared = nativeBinding.munmapShared
 module.exports.platformConstants = nativeBinding.platformConstants
+module.exports.shmAllocate = nativeBinding.shmAllocate
 module.exports.shmClose = nativeBinding.shmClose
 module.exports.shmFchmod = nativeBinding.shmFchmod
 module.exports.shmFchown = nativeBinding.shmFchown
 module.exports.shmFstat = nativeBinding.shmFstat
 module.exports.shmFtruncate = nativeBinding.shmFtruncate
+module.exports.shmIsReadOnly = nativeBinding.shmIsReadOnly
 module.exports.shmOpenAnonymous = nativeBinding.shmOpenAnonymous
 module.exports.shmOpenNamed = nativeBinding.shmOpenNamed
 module.exports.shmUnlinkNamed = nativeBinding.shmUnlinkNamed

@@ -8,6 +8,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use napi::bindgen_prelude::BigInt;
 use napi::Env;
 use napi_derive::napi;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::stat::{fchmod, fstat, Mode};
 use nix::unistd::{close, fchown, ftruncate, Gid, Uid};
 
@@ -124,5 +125,43 @@ pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
     let gid = id_arg(gid, "gid")?.map(Gid::from_raw);
     fchown(borrow(fd), uid, gid).map_err(Failure::sys("fchown"))
   })();
+  report(&env, outcome)
+}
+
+/// Reserves the object's pages from 0 to `length`, growing it to `length`
+/// if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
+/// raising SIGBUS on first touch. Returns false where the platform has no
+/// such call for shared memory (macOS has no posix_fallocate; FreeBSD
+/// refuses it on shm objects), having done nothing.
+#[napi]
+pub fn shm_allocate(env: Env, fd: f64, length: f64) -> napi::Result<bool> {
+  let outcome = (|| {
+    let fd = args::fd(fd)?;
+    let length = args::byte_count(length, "length")?;
+    allocate(fd, length as i64)
+  })();
+  report(&env, outcome)
+}
+
+#[cfg(target_os = "linux")]
+fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
+  if length > 0 {
+    nix::fcntl::posix_fallocate(borrow(fd), 0, length).map_err(Failure::sys("posix_fallocate"))?;
+  }
+  Ok(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(_fd: RawFd, _length: i64) -> Outcome<bool> {
+  Ok(false)
+}
+
+/// Whether `fd` was opened read-only (its access mode is O_RDONLY).
+#[napi]
+pub fn shm_is_read_only(env: Env, fd: f64) -> napi::Result<bool> {
+  let outcome = args::fd(fd).and_then(|fd| {
+    let flags = fcntl(borrow(fd), FcntlArg::F_GETFL).map_err(Failure::sys("fcntl"))?;
+    Ok(OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY)
+  });
   report(&env, outcome)
 }

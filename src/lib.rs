@@ -4,7 +4,8 @@
 //! reach a system call unchecked.
 //!
 //! Resources are owned by types that release them on `Drop`: descriptors by
-//! `OwnedFd` until they are handed to JavaScript, mappings by [`mapping::Mapping`]
+//! `OwnedFd` until they are handed to JavaScript (or for good, inside an
+//! [`owner::FdOwner`]), mappings by [`mapping::Mapping`]
 //! held in [`registry`] for as long as JavaScript can reach them.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -18,5 +19,6 @@ mod errors;
 mod fd;
 mod mapping;
 mod mmap;
+mod owner;
 mod registry;
 mod shm;

@@ -1,0 +1,291 @@
+/// <reference lib="esnext.disposable" preserve="true" />
+
+// SharedMemory: one object for the whole lifecycle of a shared memory
+// object: create or open, map, hand out a Buffer, clean up.
+//
+// Lifecycle, as in Python's multiprocessing.shared_memory: every process
+// that uses the object calls close() (or lets `using` do it) when done;
+// exactly one of them calls unlink() to remove the name. The object itself
+// lives until the last process has closed it and the name is gone.
+
+import { constants as bufferConstants } from 'node:buffer'
+import { inspect } from 'node:util'
+
+import { constants } from './constants'
+import { ShmError, callNative, invalidType, outOfRange } from './errors'
+import type { Permission } from './keywords'
+import { native } from './native'
+import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
+import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
+
+type FdOwner = InstanceType<typeof native.FdOwner>
+
+export interface CreateOptions {
+  /** Mode of the new object, less the umask. Default `0o600`. */
+  permissions?: readonly Permission[] | number
+  /** Fail with EEXIST if the name exists (default true). Otherwise open it, growing it to `size` if smaller. */
+  exclusive?: boolean
+  /** Reserve the pages now, so a full /dev/shm fails here with ENOSPC rather than SIGBUS on first touch (Linux). */
+  allocate?: boolean
+}
+
+export interface OpenSharedOptions {
+  /** Open and map read-only. Default false. */
+  readOnly?: boolean
+  /** How many bytes to map. Default: the object's size. */
+  size?: number
+}
+
+export interface AnonymousOptions {
+  /** As for `create`. */
+  allocate?: boolean
+}
+
+export interface FromFdOptions {
+  /** How many bytes to map. Default: the object's size. */
+  size?: number
+  /** Map read-only. Default: whether the descriptor was opened read-only. */
+  readOnly?: boolean
+}
+
+function validateBoolean(value: unknown, argument: string): boolean {
+  if (typeof value !== 'boolean') throw invalidType(argument, 'of type boolean', value)
+  return value
+}
+
+function validateSize(value: unknown, argument: string): number {
+  if (value === 0) throw outOfRange(argument, '>= 1: an object of size 0 has nothing to map', value)
+  // One Buffer covers the whole mapping, so the runtime's largest buffer is the limit.
+  return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
+}
+
+function emptyObjectError(path: string | undefined): ShmError {
+  const what = path === undefined ? 'the object' : `'${path}'`
+  return new ShmError(`${what} has size 0: there is nothing to map (its creator sizes it)`, {
+    code: 'ERR_SHM_EMPTY',
+    errno: 0,
+    syscall: 'fstat',
+    path,
+  })
+}
+
+function closedError(): Error {
+  const error = new Error('this SharedMemory is closed')
+  Object.defineProperty(error, 'code', { value: 'ERR_SHM_CLOSED', enumerable: true })
+  return error
+}
+
+interface Setup {
+  name: string | undefined
+  path: string | undefined
+  /** The open descriptor, already owned by `owner`. */
+  owner: FdOwner
+  readOnly: boolean
+  /** Bytes to map; undefined: the object's current size. */
+  size: number | undefined
+  /** Bring the object to `size` first: allocate its pages, or only grow it. */
+  sizing: 'allocate' | 'grow' | 'none'
+  /** Whether this call created the name, so a failure must unlink it. */
+  created: boolean
+}
+
+/** Takes ownership of a descriptor just opened; closes it if that fails. */
+function adopt(fd: number): FdOwner {
+  try {
+    return callNative(() => native.FdOwner.adopt(fd))
+  } catch (error) {
+    shmClose(fd)
+    throw error
+  }
+}
+
+export class SharedMemory implements Disposable {
+  /** The name as the caller gave it; undefined for `anonymous` and `fromFd`. */
+  readonly name: string | undefined
+  /** How many bytes are mapped. */
+  readonly size: number
+  readonly readOnly: boolean
+  readonly #path: string | undefined
+  readonly #owner: FdOwner
+  #mapped: ArrayBuffer | undefined
+  readonly #buffer: Buffer
+  #unlinked = false
+
+  private constructor(setup: Setup, size: number, mapped: ArrayBuffer) {
+    this.name = setup.name
+    this.#path = setup.path
+    this.#owner = setup.owner
+    this.readOnly = setup.readOnly
+    this.size = size
+    this.#mapped = mapped
+    this.#buffer = Buffer.from(mapped)
+  }
+
+  /** Sizes and maps; on any failure closes the descriptor and unlinks what this call created. */
+  static #map(setup: Setup): SharedMemory {
+    const fd = setup.owner.fd
+    try {
+      let size = setup.size
+      if (setup.sizing === 'allocate' && size !== undefined) {
+        callNative(() => native.shmAllocate(fd, size!), setup.path)
+      } else if (setup.sizing === 'grow' && size !== undefined && fstat(fd).size < size) {
+        shmFtruncate(fd, size)
+      }
+      if (size === undefined) {
+        size = fstat(fd).size
+        if (size === 0) throw emptyObjectError(setup.path)
+      }
+      const mapped = mmap(size, setup.readOnly ? ['read'] : ['read', 'write'], fd, 0)
+      return new SharedMemory(setup, size, mapped)
+    } catch (error) {
+      try {
+        setup.owner.close()
+      } catch {
+        // The original failure is the one to report.
+      }
+      if (setup.created && setup.path !== undefined) {
+        try {
+          shmUnlink(setup.path)
+        } catch {
+          // As above.
+        }
+      }
+      throw error
+    }
+  }
+
+  /**
+   * Creates the object `name` of `size` bytes and maps it read-write. By
+   * default the name must not exist yet (`exclusive: true`) and the mode is
+   * 0600 less the umask.
+   */
+  static create(name: string, size: number, options: CreateOptions = {}): SharedMemory {
+    const path = normalizeName(name)
+    validateSize(size, 'size')
+    validateObject(options, 'options')
+    const permissions = permissionBits(options.permissions ?? 0o600, 'options.permissions')
+    const exclusive = validateBoolean(options.exclusive ?? true, 'options.exclusive')
+    const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
+    const { O_CREAT, O_EXCL, O_RDWR } = constants
+    let fd: number
+    let created = true
+    try {
+      fd = shmOpen(path, { openFlags: O_CREAT | O_EXCL | O_RDWR, permissions })
+    } catch (error) {
+      if (exclusive || !(error instanceof ShmError) || error.code !== 'EEXIST') throw error
+      // It exists: open it without creating, so we know we did not make it
+      // and never unlink someone else's object on failure.
+      fd = shmOpen(path, { openFlags: O_RDWR })
+      created = false
+    }
+    return SharedMemory.#map({
+      name,
+      path,
+      owner: adopt(fd),
+      readOnly: false,
+      size,
+      sizing: allocate ? 'allocate' : 'grow',
+      created,
+    })
+  }
+
+  /** Opens the existing object `name` and maps `size` bytes (default: all of it). */
+  static open(name: string, options: OpenSharedOptions = {}): SharedMemory {
+    const path = normalizeName(name)
+    validateObject(options, 'options')
+    const readOnly = validateBoolean(options.readOnly ?? false, 'options.readOnly')
+    const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
+    const fd = shmOpen(path, { openFlags: readOnly ? constants.O_RDONLY : constants.O_RDWR })
+    return SharedMemory.#map({ name, path, owner: adopt(fd), readOnly, size, sizing: 'none', created: false })
+  }
+
+  /**
+   * Creates an object with no name (see `shmOpenAnonymous`): only its
+   * descriptor reaches it, for this process and whoever it passes `fd` to.
+   */
+  static anonymous(size: number, options: AnonymousOptions = {}): SharedMemory {
+    validateSize(size, 'size')
+    validateObject(options, 'options')
+    const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
+    const fd = shmOpenAnonymous()
+    return SharedMemory.#map({
+      name: undefined,
+      path: undefined,
+      owner: adopt(fd),
+      readOnly: false,
+      size,
+      sizing: allocate ? 'allocate' : 'grow',
+      created: false,
+    })
+  }
+
+  /**
+   * Maps the object behind a descriptor this process received (from a
+   * parent's `stdio`, say) and takes ownership of it: `close()` closes it,
+   * and so does a failure of `fromFd` itself once `fd` is known to be open.
+   */
+  static fromFd(fd: number, options: FromFdOptions = {}): SharedMemory {
+    validateFd(fd)
+    validateObject(options, 'options')
+    const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
+    const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
+    const owner = callNative(() => native.FdOwner.adopt(fd))
+    let readOnly: boolean
+    try {
+      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(fd))
+    } catch (error) {
+      owner.close()
+      throw error
+    }
+    return SharedMemory.#map({ name: undefined, path: undefined, owner, readOnly, size, sizing: 'none', created: false })
+  }
+
+  /** The descriptor, or -1 once closed. */
+  get fd(): number {
+    return this.#owner.fd
+  }
+
+  /**
+   * A zero-copy Buffer over the whole mapping. After `close()` it, and
+   * every view made on it, has length 0. On a read-only SharedMemory,
+   * writing through it ends the process (SIGSEGV): only read.
+   */
+  get buffer(): Buffer {
+    if (this.#mapped === undefined) throw closedError()
+    return this.#buffer
+  }
+
+  get closed(): boolean {
+    return this.#mapped === undefined
+  }
+
+  /** Unmaps (the buffer and every view on it become empty) and closes the descriptor. A second call does nothing. */
+  close(): void {
+    const mapped = this.#mapped
+    if (mapped === undefined) return
+    this.#mapped = undefined
+    munmap(mapped)
+    this.#owner.close()
+  }
+
+  /**
+   * Removes the name, so no one else can open the object; the mapping stays
+   * usable until `close()`. Does nothing for an object without a name, or
+   * the second time.
+   */
+  unlink(): void {
+    if (this.#path === undefined || this.#unlinked) return
+    shmUnlink(this.#path)
+    this.#unlinked = true
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  [inspect.custom](): string {
+    const state = this.closed ? 'closed' : `fd ${this.fd}`
+    const name = this.name === undefined ? 'anonymous' : `'${this.name}'`
+    return `SharedMemory { ${name}, ${this.size} bytes${this.readOnly ? ', read-only' : ''}, ${state} }`
+  }
+}
