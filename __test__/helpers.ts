@@ -58,16 +58,29 @@ export interface ChildResult {
   stderr: string
 }
 
+export interface RunOptions {
+  args?: string[]
+  env?: NodeJS.ProcessEnv
+  nodeOptions?: string[]
+}
+
 /**
  * Runs `source` (CommonJS JavaScript, with `require('posix-shm')` resolving
- * to this package) in a fresh Node process.
+ * to this package) in a fresh Node process. Its arguments start at
+ * `process.argv[1]`.
  */
-export function runNode(
-  source: string,
-  options: { args?: string[]; env?: NodeJS.ProcessEnv; nodeOptions?: string[] } = {},
-): Promise<ChildResult> {
+export function runNode(source: string, options: RunOptions = {}): Promise<ChildResult> {
+  return runProcess([...(options.nodeOptions ?? []), '-e', source, ...(options.args ?? [])], options)
+}
+
+/** Runs the script file `path` in a fresh Node process; its arguments start at `process.argv[2]`. */
+export function runScript(path: string, options: RunOptions = {}): Promise<ChildResult> {
+  return runProcess([...(options.nodeOptions ?? []), path, ...(options.args ?? [])], options)
+}
+
+function runProcess(argv: string[], options: RunOptions): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '-e', source, ...(options.args ?? [])], {
+    const child = spawn(process.execPath, argv, {
       cwd: ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -168,6 +168,9 @@ test.serial('a second shmClose of the same fd is EBADF, like fs.closeSync', (t) 
   t.is(error?.code, 'EBADF')
   t.is(error?.syscall, 'close')
   t.is(error?.errno, -os.errno.EBADF)
+  // Shaped like fs errors: no `path` when there is no name, no own `name`.
+  t.deepEqual(Object.keys(error ?? {}), ['code', 'errno', 'syscall'])
+  t.is(error?.name, 'ShmError')
 })
 
 test.serial('fds -1, 1e9 and a closed one are refused', (t) => {

@@ -50,17 +50,19 @@ export class ShmError extends Error {
   readonly code: string
   readonly errno: number
   readonly syscall: string
-  readonly path?: string
+  declare readonly path?: string
 
   constructor(message: string, details: { code: string; errno: number; syscall: string; path?: string }) {
     super(message)
-    this.name = 'ShmError'
     this.code = details.code
     this.errno = details.errno
     this.syscall = details.syscall
     if (details.path !== undefined) this.path = details.path
   }
 }
+
+// On the prototype, not the instance: like fs errors, no own `name` property.
+Object.defineProperty(ShmError.prototype, 'name', { value: 'ShmError', writable: true, configurable: true })
 
 /** The ShmError for `errno` (negative, as Node numbers them) from `syscall`. */
 export function systemError(errno: number, syscall: string, path?: string, fallbackMessage?: string): ShmError {

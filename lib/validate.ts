@@ -104,7 +104,8 @@ function flagBits<K extends string>(
   for (const keyword of value as unknown[]) {
     if (typeof keyword !== 'string' || !Object.hasOwn(table, keyword)) {
       const accepted = Object.keys(table).join(', ')
-      throw invalidValue(argument, `has an unknown keyword ${describe(keyword)}; accepted: ${accepted}`, value)
+      const shown = typeof keyword === 'string' ? `'${keyword}'` : describe(keyword)
+      throw invalidValue(argument, `has an unknown keyword ${shown}; accepted: ${accepted}`, value)
     }
     const name = table[keyword as K]
     names.add(name)

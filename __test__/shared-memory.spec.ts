@@ -1,0 +1,215 @@
+// SharedMemory's own behaviour. This file also runs a second time with
+// POSIX_SHM_NO_EXTERNAL_BUFFERS=1 (see no-external-buffers.spec.ts) once
+// copy mode exists; until then the tests that need `buffer` say so.
+
+import test from 'ava'
+import { fstatSync } from 'node:fs'
+import { inspect } from 'node:util'
+import { SharedMemory, ShmError, fstat, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous } from 'posix-shm'
+import { existsInDevShm, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
+
+test.serial('create maps a new object read-write; open by the same name sees its bytes', (t) => {
+  const name = uniqueName('sm')
+  const fds = openFdCount()
+  const maps = mappingCount()
+  const created = SharedMemory.create(name, 10_000)
+  t.teardown(() => removeQuietly(name))
+  t.is(created.name, name)
+  t.is(created.size, 10_000)
+  t.false(created.readOnly)
+  t.false(created.closed)
+  t.is(fstat(created.fd).size, 10_000)
+  t.is(fstat(created.fd).mode & 0o777, 0o600 & ~process.umask())
+  t.true(Buffer.isBuffer(created.buffer))
+  t.is(created.buffer.length, 10_000)
+  created.buffer.write('shared', 9_000)
+
+  const opened = SharedMemory.open(`/${name}`, { readOnly: true })
+  t.is(opened.name, `/${name}`)
+  t.is(opened.size, 10_000)
+  t.true(opened.readOnly)
+  t.is(opened.buffer.toString('utf8', 9_000, 9_006), 'shared')
+  t.is(fstatSync(opened.fd).ino, fstatSync(created.fd).ino)
+  t.is(openFdCount(), fds + 2)
+  t.is(mappingCount(), maps + 2)
+
+  opened.close()
+  created.unlink()
+  t.false(existsInDevShm(name))
+  created.buffer.write('still mapped after unlink', 0)
+  t.is(created.buffer.toString('utf8', 0, 5), 'still')
+  created.close()
+  t.is(openFdCount(), fds)
+  t.is(mappingCount(), maps)
+})
+
+test.serial('close detaches the buffer and every view, closes the fd, and a second close does nothing', (t) => {
+  const shm = SharedMemory.anonymous(4096)
+  const buffer = shm.buffer
+  const ints = new Int32Array(buffer.buffer, buffer.byteOffset, 16)
+  ints[0] = 7
+  const fd = shm.fd
+  shm.close()
+  t.true(shm.closed)
+  t.is(shm.fd, -1)
+  t.is(buffer.length, 0)
+  t.is(ints.length, 0)
+  t.throws(() => shm.buffer, { code: 'ERR_SHM_CLOSED' })
+  t.is(t.throws(() => fstat(fd), { instanceOf: ShmError })?.code, 'EBADF')
+  t.notThrows(() => shm.close())
+})
+
+test.serial('using disposes: the object is closed at the end of the block', (t) => {
+  let escaped: SharedMemory | undefined
+  {
+    using shm = SharedMemory.anonymous(4096)
+    escaped = shm
+    shm.buffer[0] = 1
+  }
+  t.true(escaped.closed)
+})
+
+test.serial('the defaults and options of create: exclusive, permissions, growing an existing object', (t) => {
+  const name = uniqueName('opts')
+  const first = SharedMemory.create(name, 4096, { permissions: ['read-user', 'write-user', 'read-group'] })
+  t.teardown(() => removeQuietly(name))
+  t.is(fstat(first.fd).mode & 0o777, 0o640 & ~process.umask())
+  t.is(t.throws(() => SharedMemory.create(name, 4096), { instanceOf: ShmError })?.code, 'EEXIST')
+  // Not exclusive: opens it and grows it, never shrinks it.
+  const grown = SharedMemory.create(name, 8192, { exclusive: false })
+  t.is(fstat(grown.fd).size, 8192)
+  const smaller = SharedMemory.create(name, 100, { exclusive: false })
+  t.is(smaller.size, 100)
+  t.is(fstat(smaller.fd).size, 8192)
+  grown.close()
+  smaller.close()
+  first.close()
+})
+
+test.serial('open maps the whole object unless told a size, and refuses an empty object', (t) => {
+  const name = uniqueName('open')
+  const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
+  t.teardown(() => removeQuietly(name))
+  const fds = openFdCount()
+  const empty = t.throws(() => SharedMemory.open(name), { instanceOf: ShmError })
+  t.is(empty?.code, 'ERR_SHM_EMPTY')
+  t.regex(empty?.message ?? '', /size 0: there is nothing to map/)
+  t.is(openFdCount(), fds)
+  shmFtruncate(fd, 3 * 4096)
+  const whole = SharedMemory.open(name)
+  t.is(whole.size, 3 * 4096)
+  const part = SharedMemory.open(name, { size: 4096 })
+  t.is(part.size, 4096)
+  t.throws(() => SharedMemory.open(name, { size: 4 * 4096 }), { instanceOf: RangeError })
+  t.is(openFdCount(), fds + 2)
+  whole.close()
+  part.close()
+  shmClose(fd)
+  t.is(t.throws(() => SharedMemory.open(uniqueName('missing')), { instanceOf: ShmError })?.code, 'ENOENT')
+})
+
+test.serial('fromFd takes ownership: close() closes the descriptor, read-only is taken from it', (t) => {
+  const fd = shmOpenAnonymous()
+  shmFtruncate(fd, 4096)
+  const shm = SharedMemory.fromFd(fd)
+  t.is(shm.fd, fd)
+  t.is(shm.size, 4096)
+  t.is(shm.name, undefined)
+  t.false(shm.readOnly)
+  shm.close()
+  t.is(t.throws(() => fstat(fd), { instanceOf: ShmError })?.code, 'EBADF')
+
+  const name = uniqueName('ro')
+  const rw = SharedMemory.create(name, 4096)
+  t.teardown(() => removeQuietly(name))
+  const roFd = shmOpen(name, { openFlags: ['read-only'] })
+  const ro = SharedMemory.fromFd(roFd)
+  t.true(ro.readOnly)
+  ro.close()
+  rw.close()
+  t.throws(() => SharedMemory.fromFd(roFd), { instanceOf: ShmError, code: 'EBADF' })
+})
+
+test.serial('bad arguments are refused before any system call', (t) => {
+  const fds = openFdCount()
+  const name = uniqueName('bad')
+  t.throws(() => SharedMemory.create(name, 0), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE', message: /size 0 has nothing to map/ })
+  for (const size of [-1, 1.5, Number.NaN, Infinity, 2 ** 53]) {
+    t.throws(() => SharedMemory.create(name, size), { instanceOf: RangeError }, String(size))
+    t.throws(() => SharedMemory.anonymous(size), { instanceOf: RangeError })
+  }
+  t.throws(() => SharedMemory.create(name, '4096' as unknown as number), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => SharedMemory.create('a/b', 10), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => SharedMemory.create(name, 10, { exclusive: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => SharedMemory.create(name, 10, { allocate: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => SharedMemory.create(name, 10, { permissions: ['read-all' as 'read-user'] }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => SharedMemory.open(name, { size: 0 }), { instanceOf: RangeError })
+  t.throws(() => SharedMemory.open(name, null as unknown as object), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => SharedMemory.fromFd(-1), { instanceOf: RangeError })
+  t.throws(() => SharedMemory.fromFd(1e9), { instanceOf: ShmError, code: 'EBADF' })
+  t.false(existsInDevShm(name))
+  t.is(openFdCount(), fds)
+})
+
+test.serial('a constructor that fails after opening closes the fd and unlinks only what it created', async (t) => {
+  const existing = uniqueName('existing')
+  const fd = shmOpen(existing, { openFlags: ['create', 'read-write'] })
+  shmClose(fd)
+  t.teardown(() => removeQuietly(existing))
+  const fresh = uniqueName('fresh')
+  // With external buffers refused, every mapping fails after shm_open and
+  // ftruncate have succeeded: exactly the half-made case.
+  const child = await runNode(
+    `
+    const { SharedMemory } = require('posix-shm')
+    const fs = require('fs')
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const before = fds()
+    const codes = []
+    for (const attempt of [
+      () => SharedMemory.create(process.argv[1], 4096),
+      () => SharedMemory.create(process.argv[2], 4096, { exclusive: false }),
+      () => SharedMemory.open(process.argv[2]),
+      () => SharedMemory.anonymous(4096),
+    ]) {
+      try { attempt(); codes.push('no error') } catch (error) { codes.push(error.code) }
+    }
+    console.log(JSON.stringify({ codes, leaked: fds() - before }))
+    `,
+    { args: [fresh, existing], env: { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } },
+  )
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { codes: string[]; leaked: number }
+  t.deepEqual(result.codes, Array(4).fill('ERR_SHM_NO_EXTERNAL_BUFFERS'))
+  t.is(result.leaked, 0)
+  t.false(existsInDevShm(fresh), 'the name this call created is unlinked')
+  t.true(existsInDevShm(existing), 'a name it only opened is left alone')
+})
+
+test.serial('inspect shows what it is without dumping the memory', (t) => {
+  const shm = SharedMemory.anonymous(1 << 20)
+  t.regex(inspect(shm), /^SharedMemory \{ anonymous, 1048576 bytes, fd \d+ \}$/)
+  shm.close()
+  t.is(inspect(shm), 'SharedMemory { anonymous, 1048576 bytes, closed }')
+})
+
+test.serial('a SharedMemory that is never closed releases its fd and mapping when collected', async (t) => {
+  const child = await runNode(
+    `
+    const { SharedMemory } = require('posix-shm')
+    const fs = require('fs')
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const maps = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(' /dev/shm/')).length
+    ;(async () => {
+      const before = { fds: fds(), maps: maps() }
+      for (let i = 0; i < 5000; i++) SharedMemory.anonymous(4096).buffer[0] = 1
+      for (let i = 0; i < 4; i++) { gc(); await new Promise((r) => setImmediate(r)) }
+      console.log(JSON.stringify({ before, after: { fds: fds(), maps: maps() } }))
+    })()
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.code, 0, child.stderr)
+  const { before, after } = JSON.parse(child.stdout) as { before: { fds: number; maps: number }; after: { fds: number; maps: number } }
+  t.deepEqual(after, before)
+})
