@@ -60,6 +60,8 @@ export interface ChildResult {
 
 export interface RunOptions {
   args?: string[]
+  /** Default: the package root. */
+  cwd?: string
   env?: NodeJS.ProcessEnv
   nodeOptions?: string[]
 }
@@ -81,7 +83,7 @@ export function runScript(path: string, options: RunOptions = {}): Promise<Child
 function runProcess(argv: string[], options: RunOptions): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -1,13 +1,17 @@
-// Every code block of the README runs here. TypeScript blocks run as they
-// are, in a fresh process, and what they print must match the `// ...`
-// comments after their console.log calls. Shell blocks may hold only the
-// commands this suite or .ci/run carry out.
+// Every code block of the README runs here. TypeScript and Python blocks
+// run in order, as a reader would run them, each in a fresh process, and
+// what they print must match the `// ...` comments after their console.log
+// calls. TypeScript blocks also type-check under --strict. Shell blocks
+// may hold only the commands this suite or .ci/run carry out; the demo's
+// and example's run here, and the demo's output must have the shape of the
+// README's text block.
 
 import test from 'ava'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
-import { ROOT, runNode } from './helpers'
+import { ROOT, runScript } from './helpers'
 
 interface Block {
   language: string
@@ -30,28 +34,46 @@ function expectedOutput(code: string): string[] {
   return [...code.matchAll(/console\.log\(.*\)\s*\/\/\s*(.*)$/gm)].map((m) => m[1].trim())
 }
 
-const blocks = readmeBlocks()
+/** A table with its numbers taken out, to compare shapes. */
+function shape(text: string): string[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => line.replace(/\d+(\.\d+)?/g, 'N').replace(/\s+/g, ' ').trim())
+}
 
-test('the README has code blocks, and each is TypeScript or shell', (t) => {
-  t.true(blocks.filter((b) => b.language === 'ts').length >= 5)
-  for (const block of blocks) t.true(['ts', 'sh'].includes(block.language), `line ${block.line}: ${block.language}`)
+const blocks = readmeBlocks()
+const RUNNABLE = new Set(['ts', 'python'])
+
+test('the README has code blocks, each of a kind this suite runs or checks', (t) => {
+  t.true(blocks.filter((b) => b.language === 'ts').length >= 8)
+  for (const block of blocks) t.true(['ts', 'python', 'sh', 'text'].includes(block.language), `line ${block.line}: ${block.language}`)
 })
 
-test.serial('every TypeScript block of the README runs and prints what its comments say', async (t) => {
+test.serial('every TypeScript and Python block runs, in order, and prints what its comments say', async (t) => {
   const dir = join(ROOT, '.readme-run')
+  rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  for (const block of blocks.filter((b) => b.language === 'ts')) {
-    // Inside the package folder, so `import 'posix-shm'` resolves to this package.
-    const file = join(dir, `line-${block.line}.mjs`)
-    const { outputText } = ts.transpileModule(block.code, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    })
-    writeFileSync(file, outputText)
-    const child = await runNode(`import(${JSON.stringify(`file://${file}`)})`)
-    t.is(child.code, 0, `README line ${block.line}: ${child.stderr}`)
-    const printed = child.stdout.trimEnd().split('\n').filter((l) => l !== '')
-    t.deepEqual(printed, expectedOutput(block.code), `README line ${block.line}`)
+  for (const block of blocks.filter((b) => RUNNABLE.has(b.language))) {
+    let printed: string
+    if (block.language === 'python') {
+      const file = join(dir, `line-${block.line}.py`)
+      writeFileSync(file, block.code)
+      printed = execFileSync('python3', [file], { cwd: dir, encoding: 'utf8' })
+    } else {
+      // Inside the package folder, so `import 'posix-shm'` resolves to this package.
+      const file = join(dir, `line-${block.line}.mjs`)
+      const { outputText } = ts.transpileModule(block.code, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      })
+      writeFileSync(file, outputText)
+      const child = await runScript(file, { cwd: dir })
+      t.is(child.code, 0, `README line ${block.line}: ${child.stderr}`)
+      printed = child.stdout
+    }
+    const lines = printed.trimEnd().split('\n').filter((l) => l !== '')
+    t.deepEqual(lines, expectedOutput(block.code), `README line ${block.line}`)
   }
 })
 
@@ -81,21 +103,29 @@ test.serial('every TypeScript block of the README type-checks under --strict aga
   t.deepEqual(problems, [])
 })
 
+// What each shell command is: run here (a script), or run by .ci/run.
 const KNOWN_COMMANDS = new Map<string, string | undefined>([
-  ['npm install posix-shm', undefined], // what a user runs; .ci/run's pack-and-install step covers it
+  ['npm install posix-shm', undefined], // what a user runs
   ['npm install && npm test', undefined], // what .ci/run runs
+  ['npm install && npm run demo', 'examples/demo.mjs'],
   ['npm run example', 'examples/ten-ints.mjs'],
 ])
 
-test.serial('every shell block holds a command this project runs, and the example runs end to end', async (t) => {
+test.serial('every shell block holds a command this project runs, and the demo and example run end to end', async (t) => {
+  const demoOutput = blocks.find((b) => b.language === 'text')
+  t.truthy(demoOutput, 'the README shows the demo output')
   for (const block of blocks.filter((b) => b.language === 'sh')) {
     for (const command of block.code.trim().split('\n')) {
       t.true(KNOWN_COMMANDS.has(command), `README line ${block.line}: ${command}`)
       const script = KNOWN_COMMANDS.get(command)
       if (script === undefined) continue
-      const child = await runNode(`import(${JSON.stringify(`file://${join(ROOT, script)}`)})`)
+      const child = await runScript(join(ROOT, script))
       t.is(child.code, 0, child.stderr)
-      t.regex(child.stdout, /reader \(pid \d+\) sees: 0 10 20 30 40 50 60 70 80 90/)
+      if (script.endsWith('demo.mjs')) {
+        t.deepEqual(shape(child.stdout), shape(demoOutput!.code))
+      } else {
+        t.regex(child.stdout, /reader \(pid \d+\) sees: 0 10 20 30 40 50 60 70 80 90/)
+      }
     }
   }
 })
