@@ -1,5 +1,5 @@
 import test from 'ava'
-import { constants, fchmod, mmap, shmOpen, shmOpenAnonymous, shmClose, shmFtruncate } from 'posix-shm'
+import { constants, fchmod, mmap, munmap, shmOpen, shmOpenAnonymous, shmClose, shmFtruncate } from 'posix-shm'
 import { mappingCount, openFdCount, uniqueName } from './helpers'
 
 test.serial('an unknown open flag keyword is refused, and the message lists the accepted ones', (t) => {
@@ -58,4 +58,5 @@ test.serial('protections: none stands alone, an empty list and unknown keywords 
   // PROT_NONE alone is a valid mapping (not to be touched).
   const none = mmap(constants.pageSize, ['none'], fd)
   t.is(none.byteLength, constants.pageSize)
+  munmap(none)
 })

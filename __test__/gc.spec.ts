@@ -7,11 +7,13 @@ import { MAPPING_COUNT_SOURCE, runNode } from './helpers'
 
 const SETTLE = `
   // Finalizers of external buffers run on the JS thread after a GC, from
-  // the event loop: collect, then let the loop turn, a few times.
-  async function settle() {
-    for (let i = 0; i < 4; i++) {
+  // the event loop, when the runtime gets to them: collect and let the loop
+  // turn until done() holds, for at most 10 seconds.
+  async function settle(done = () => false, rounds = 4) {
+    const deadline = Date.now() + 10000
+    for (let i = 0; (i < rounds || !done()) && Date.now() < deadline; i++) {
       gc()
-      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setTimeout(resolve, i < rounds ? 0 : 10))
     }
   }
   const rss = () => Number(require('fs').readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\\s+(\\d+)/)[1]) * 1024
@@ -26,19 +28,23 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
     ;(async () => {
       const fd = shmOpenAnonymous()
       shmFtruncate(fd, 64 * 1024)
+      // In a function of its own, so no stack slot keeps the last buffer alive.
+      const mapAndDrop = (count) => {
+        for (let i = 0; i < count; i++) {
+          const bytes = new Uint8Array(mmap(64 * 1024, ['read', 'write'], fd))
+          bytes[(i * 4096) % bytes.length] = i & 0xff
+        }
+        return shmMappings()
+      }
       // Warm up, so the baseline includes V8's own steady state.
-      for (let i = 0; i < 2000; i++) new Uint8Array(mmap(64 * 1024, ['read', 'write'], fd))[i % 100] = 1
-      await settle()
+      mapAndDrop(2000)
+      await settle(() => shmMappings() === 0)
       const start = { shm: shmMappings(), all: allMappings(), rss: rss() }
       const samples = []
       let peakShm = 0
       for (let round = 0; round < 5; round++) {
-        for (let i = 0; i < 20000; i++) {
-          const bytes = new Uint8Array(mmap(64 * 1024, ['read', 'write'], fd))
-          bytes[(i * 4096) % bytes.length] = i & 0xff
-        }
-        peakShm = Math.max(peakShm, shmMappings())
-        await settle()
+        peakShm = Math.max(peakShm, mapAndDrop(20000))
+        await settle(() => shmMappings() <= start.shm)
         samples.push({ shm: shmMappings(), all: allMappings(), rss: rss() })
       }
       console.log(JSON.stringify({ start, samples, peakShm }))
@@ -74,29 +80,40 @@ test('an explicit munmap followed by garbage collection never unmaps twice, even
     ;(async () => {
       const fd = shmOpenAnonymous()
       shmFtruncate(fd, 8192)
-      const survivors = []
-      for (let i = 0; i < 300; i++) {
-        const first = mmap(8192, ['read', 'write'], fd)
-        munmap(first)
-        // The kernel is likely to hand the same address to this mapping
-        // while the first ArrayBuffer still waits for its finalizer.
-        const second = new Int32Array(mmap(8192, ['read', 'write'], fd))
-        second[2 + i] = i
-        survivors.push(second)
+      let collected = 0
+      const registry = new FinalizationRegistry(() => collected++)
+      // In a function of its own, so no stack slot keeps a first buffer alive.
+      const churn = () => {
+        const survivors = []
+        for (let i = 0; i < 300; i++) {
+          const first = mmap(8192, ['read', 'write'], fd)
+          registry.register(first, i)
+          munmap(first)
+          // The kernel is likely to hand the same address to this mapping
+          // while the first ArrayBuffer still waits for its finalizer.
+          const second = new Int32Array(mmap(8192, ['read', 'write'], fd))
+          second[2 + i] = i
+          survivors.push(second)
+        }
+        return survivors
       }
+      const survivors = churn()
       const before = shmMappings()
-      await settle()
+      // Wait until every unmapped buffer has been collected, so their
+      // finalizers have had every chance to run.
+      await settle(() => collected === 300, 8)
       const after = shmMappings()
       let sum = 0
       survivors.forEach((view, i) => (sum += view[2 + i] + view.length))
-      console.log(JSON.stringify({ before, after, sum, lengths: survivors.every((v) => v.length === 2048) }))
+      console.log(JSON.stringify({ before, after, sum, collected, lengths: survivors.every((v) => v.length === 2048) }))
     })()
     `,
     { nodeOptions: ['--expose-gc'] },
   )
   t.is(child.signal, null, child.stderr)
   t.is(child.code, 0, child.stderr)
-  const result = JSON.parse(child.stdout) as { before: number; after: number; sum: number; lengths: boolean }
+  const result = JSON.parse(child.stdout) as { before: number; after: number; sum: number; collected: number; lengths: boolean }
+  t.is(result.collected, 300)
   t.is(result.after, result.before)
   t.true(result.before >= 1)
   t.true(result.lengths)

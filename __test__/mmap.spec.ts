@@ -1,5 +1,6 @@
 import test from 'ava'
 import { constants as bufferConstants } from 'node:buffer'
+import { runInNewContext } from 'node:vm'
 import { ShmError, constants, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from 'posix-shm'
 import { MAPPING_COUNT_SOURCE, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
 
@@ -84,6 +85,10 @@ test.serial('munmap of anything it did not map throws and unmaps nothing', (t) =
   ]
   for (const value of foreign) {
     t.throws(() => munmap(value), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  // Views over memory that is not an ArrayBuffer of ours, from any realm.
+  for (const value of [new Uint8Array(new SharedArrayBuffer(PAGE)), new DataView(new SharedArrayBuffer(8)), runInNewContext('new ArrayBuffer(8)')]) {
+    t.throws(() => munmap(value as ArrayBuffer), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
   }
   for (const value of ['x', 42, null, undefined, {}, [1, 2], new SharedArrayBuffer(PAGE)]) {
     t.throws(() => munmap(value as unknown as ArrayBuffer), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
@@ -220,4 +225,18 @@ test.serial('a mapping without write is returned and reads work; writing through
   t.is(crasher.stdout, '4242\n')
   t.true(crasher.signal === 'SIGSEGV' || crasher.signal === 'SIGBUS', `ended by ${crasher.signal}, code ${crasher.code}`)
   t.is(writer[5], 4242)
+})
+
+const canTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function'
+if (!canTransfer) console.log(`skipped: ArrayBuffer.prototype.transfer does not exist in Node ${process.version}, so there is nothing to refuse`)
+;(canTransfer ? test.serial : test.skip)('a mapping cannot be moved with transfer(), which would outlive its unmapping', (t) => {
+  const fd = anonymousObject(PAGE)
+  t.teardown(() => shmClose(fd))
+  const mapped = mmap(PAGE, ['read', 'write'], fd) as ArrayBuffer & { transfer(): ArrayBuffer; transferToFixedLength(): ArrayBuffer }
+  t.throws(() => mapped.transfer(), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => mapped.transferToFixedLength(), { instanceOf: TypeError })
+  t.is(mapped.byteLength, PAGE)
+  const plain = new ArrayBuffer(8) as ArrayBuffer & { transfer(): ArrayBuffer }
+  t.is(plain.transfer().byteLength, 8)
+  munmap(mapped)
 })

@@ -1,4 +1,6 @@
 import test from 'ava'
+import { constants as bufferConstants } from 'node:buffer'
+import { closeSync, fstatSync, openSync } from 'node:fs'
 import { fstat, shmOpen, shmUnlink, withMmap, withMmappedShm, withOpenShm, shmFtruncate, shmClose, munmap } from 'posix-shm'
 import { existsInDevShm, mappingCount, openFdCount, removeQuietly, uniqueName } from './helpers'
 
@@ -74,6 +76,32 @@ test.serial('withMmappedShm opens, sizes to offset + length, maps, and releases 
   })
 })
 
+test.serial('withMmappedShm grows an object but never shrinks it under another mapping', (t) => {
+  const name = uniqueName('noshrink')
+  t.teardown(() => removeQuietly(name))
+  withMmappedShm(name, CREATE, { length: 8192, protections: ['read', 'write'] }, (_fd, outer) => {
+    const bytes = new Uint8Array(outer)
+    withMmappedShm(name, CREATE, { length: 10, protections: ['read', 'write'] }, (fd) => {
+      t.is(fstat(fd).size, 8192)
+    })
+    // Had the inner call shrunk the object, this read would raise SIGBUS.
+    bytes[5000] = 7
+    t.is(bytes[5000], 7)
+  })
+})
+
+test.serial('withOpenShm leaves alone a descriptor number the body closed and something else reused', (t) => {
+  const name = objectNamed(t, 100)
+  let reused = -1
+  withOpenShm(name, CREATE, (fd) => {
+    shmClose(fd)
+    reused = openSync('/dev/null', 'r')
+    t.is(reused, fd)
+  })
+  t.notThrows(() => fstatSync(reused))
+  closeSync(reused)
+})
+
 test.serial('a body that throws: the same error reaches the caller, and everything is released', (t) => {
   const name = objectNamed(t, 4096)
   const fds = openFdCount()
@@ -139,6 +167,13 @@ test.serial('a missing body or a bad map description is refused before anything 
   t.throws(() => withMmappedShm(name, CREATE, { length: 10, protections: ['read'], offset: 3 }, () => 1), { instanceOf: RangeError })
   t.throws(() => withMmappedShm(name, CREATE, null as unknown as { length: 1; protections: ['read'] }, () => 1), { instanceOf: TypeError })
   t.throws(() => withMmap(10, ['read'], 0, 0, undefined as unknown as () => void), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => withMmappedShm(name, CREATE, { length: bufferConstants.MAX_LENGTH + 1, protections: ['read'] }, () => 1), { instanceOf: RangeError, message: /map\.length/ })
+  t.throws(() => withMmappedShm(name, CREATE, { length: 8192, offset: 2 ** 53 - 4096, protections: ['read'] }, () => 1), {
+    instanceOf: RangeError,
+  })
+  t.throws(() => withMmappedShm(name, CREATE, { length: 1, protections: ['read'], truncate: 1 as unknown as boolean }, () => 1), {
+    instanceOf: TypeError,
+  })
   t.false(existsInDevShm(name))
   t.is(openFdCount(), fds)
   t.throws(() => shmUnlink(name), { code: 'ENOENT' })

@@ -5,7 +5,7 @@ import { getSystemErrorMap, getSystemErrorName, inspect } from 'node:util'
 
 type ArgumentErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 
-function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+export function withCode<E extends Error>(error: E, code: string): E & { code: string } {
   Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true })
   return error as E & { code: string }
 }

@@ -2,8 +2,11 @@
 // when the body returns, throws, or (when it returns a promise) settles.
 
 import type { Protection } from './keywords'
-import { mmap, munmap, shmClose, shmFtruncate, shmOpen, type OpenOptions } from './shm'
-import { protectionBits, validateFunction, validateLength, validateObject, validateOffset } from './validate'
+import { constants as bufferConstants } from 'node:buffer'
+
+import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, type OpenOptions, type ShmStats } from './shm'
+import { protectionBits, validateFunction, validateInteger, validateObject, validateOffset } from './validate'
+import { invalidType, outOfRange } from './errors'
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -51,13 +54,26 @@ function releasing<T>(body: () => T, release: () => void): T {
   return result
 }
 
-/** Opens `name`, runs `body(fd)`, and closes the descriptor afterwards (it does not unlink). */
+/**
+ * Opens `name`, runs `body(fd)`, and closes the descriptor afterwards (it
+ * does not unlink). If the body closed `fd` itself, and the number now
+ * belongs to something else, that is left alone.
+ */
 export function withOpenShm<T>(name: string, options: OpenOptions, body: (fd: number) => T): T {
   validateFunction(body, 'body')
   const fd = shmOpen(name, options)
+  const opened = fstat(fd)
   return releasing(
     () => body(fd),
-    () => shmClose(fd),
+    () => {
+      let now: ShmStats
+      try {
+        now = fstat(fd)
+      } catch {
+        return // closed by the body
+      }
+      if (now.ino === opened.ino && now.dev === opened.dev) shmClose(fd)
+    },
   )
 }
 
@@ -85,13 +101,18 @@ export interface MapOptions {
   protections: readonly Protection[] | number
   /** Default 0. */
   offset?: number
-  /** Whether to ftruncate the object to `offset + length` first. Default true. */
+  /**
+   * Whether to grow the object to `offset + length` first if it is smaller
+   * (default true). It is never shrunk: that would make other mappings of
+   * it fail with SIGBUS.
+   */
   truncate?: boolean
 }
 
 /**
- * Opens `name`, ftruncates it to `offset + length` (unless `map.truncate`
- * is false), maps it, runs `body(fd, mapped)`, then unmaps and closes.
+ * Opens `name`, grows it to `offset + length` if it is smaller (unless
+ * `map.truncate` is false), maps it, runs `body(fd, mapped)`, then unmaps
+ * and closes. Every argument is checked before the object is opened.
  */
 export function withMmappedShm<T>(
   name: string,
@@ -100,12 +121,17 @@ export function withMmappedShm<T>(
   body: (fd: number, mapped: ArrayBuffer) => T,
 ): T {
   validateObject(map, 'map')
-  const length = validateLength(map.length, 'map.length', 1)
-  protectionBits(map.protections, 'map.protections')
-  const offset = validateOffset(map.offset ?? 0, 'map.offset')
+  // Each field is read once, so a getter cannot change it between checks.
+  const { length, protections, offset = 0, truncate = true } = map
+  validateInteger(length, 'map.length', 1, bufferConstants.MAX_LENGTH)
+  protectionBits(protections, 'map.protections')
+  validateOffset(offset, 'map.offset')
+  const end = offset + length
+  if (end > Number.MAX_SAFE_INTEGER) throw outOfRange('map.offset + map.length', `<= ${Number.MAX_SAFE_INTEGER}`, end)
+  if (typeof truncate !== 'boolean') throw invalidType('map.truncate', 'of type boolean', truncate)
   validateFunction(body, 'body')
   return withOpenShm(name, options, (fd) => {
-    if (map.truncate !== false) shmFtruncate(fd, offset + length)
-    return withMmap(length, map.protections, fd, offset, (mapped) => body(fd, mapped))
+    if (truncate && fstat(fd).size < end) shmFtruncate(fd, end)
+    return withMmap(length, protections, fd, offset, (mapped) => body(fd, mapped))
   })
 }

@@ -2,7 +2,9 @@
 // plain descriptors, as the Lisp original's functions do.
 
 import { constants as bufferConstants } from 'node:buffer'
+import { isArrayBuffer, isArrayBufferView } from 'node:util/types'
 
+import { trackMapping } from './mapped-buffers'
 import { native } from './native'
 import { callNative, invalidType } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'
@@ -93,7 +95,7 @@ export function mmap(length: number, protections: readonly Protection[] | number
   const prot = protectionBits(protections)
   validateFd(fd)
   validateOffset(offset)
-  return callNative(() => native.mmapShared(size, prot, fd, offset))
+  return trackMapping(callNative(() => native.mmapShared(size, prot, fd, offset)))
 }
 
 /**
@@ -102,7 +104,8 @@ export function mmap(length: number, protections: readonly Protection[] | number
  * length, become 0, so nothing can reach the unmapped memory.
  */
 export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
-  if (!(mapped instanceof ArrayBuffer) && !ArrayBuffer.isView(mapped)) {
+  // util.types sees ArrayBuffers of every realm (a vm context's too).
+  if (!isArrayBuffer(mapped) && !isArrayBufferView(mapped)) {
     throw invalidType('mapped', 'an ArrayBuffer returned by mmap() or a view on one', mapped)
   }
   callNative(() => native.munmapShared(mapped))

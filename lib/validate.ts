@@ -80,6 +80,9 @@ export function normalizeName(name: unknown, argument = 'name'): string {
   else if (rest === '.' || rest === '..') problem = 'must not be "." or ".."'
   else if (rest.includes('/')) problem = 'must not contain "/" after its first character'
   else if (rest.includes('\0')) problem = 'must not contain NUL bytes'
+  // A lone surrogate has no UTF-8 form: it would become U+FFFD, so two
+  // different strings would name one object.
+  else if (/\p{Cs}/u.test(rest)) problem = 'must be well-formed Unicode (it has a lone surrogate)'
   if (problem !== undefined) throw invalidValue(argument, problem, name)
   return full
 }

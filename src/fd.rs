@@ -16,15 +16,14 @@ use crate::args;
 use crate::constants::permissions_allowed;
 use crate::errors::{report, Failure, Outcome};
 
-/// Borrows a descriptor number from JavaScript for one system call.
-pub fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+/// Lends a descriptor number from JavaScript to `call`, for one system call.
+pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
   // SAFETY: `BorrowedFd` asks that the number stay an open descriptor while
-  // borrowed. We pass it straight to one system call; if JavaScript closed
-  // it (or never opened it) the kernel answers EBADF, and if the number was
-  // reused the call acts on that descriptor, exactly as `fs.fstatSync(n)`
-  // would. Neither case touches memory, and the borrow never outlives the
-  // call that made it.
-  unsafe { BorrowedFd::borrow_raw(fd) }
+  // borrowed, and the borrow cannot leave `call`. If JavaScript closed it
+  // (or never opened it) the kernel answers EBADF; if the number was reused
+  // the call acts on that descriptor, exactly as `fs.fstatSync(n)` would.
+  // Neither case touches memory.
+  call(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Closes `fd`. A second close of the same number is EBADF, as with
@@ -49,7 +48,7 @@ pub fn shm_ftruncate(env: Env, fd: f64, length: BigInt) -> napi::Result<()> {
         i64::MAX
       )));
     }
-    ftruncate(borrow(fd), length).map_err(Failure::sys("ftruncate"))
+    with_fd(fd, |fd| ftruncate(fd, length)).map_err(Failure::sys("ftruncate"))
   })();
   report(&env, outcome)
 }
@@ -75,13 +74,14 @@ fn millis(seconds: i64, nanoseconds: i64) -> f64 {
 
 /// The size of the object behind `fd`, for the checks before mapping.
 pub fn object_size(fd: RawFd) -> Outcome<u64> {
-  let stat = fstat(borrow(fd)).map_err(Failure::sys("fstat"))?;
+  let stat = with_fd(fd, |fd| fstat(fd)).map_err(Failure::sys("fstat"))?;
   Ok(stat.st_size.max(0) as u64)
 }
 
 #[napi]
 pub fn shm_fstat(env: Env, fd: f64) -> napi::Result<ShmStats> {
-  let outcome = args::fd(fd).and_then(|fd| fstat(borrow(fd)).map_err(Failure::sys("fstat")));
+  let outcome =
+    args::fd(fd).and_then(|fd| with_fd(fd, |fd| fstat(fd)).map_err(Failure::sys("fstat")));
   let stat = report(&env, outcome)?;
   // The casts widen platform integer types (which differ in width and sign
   // between Linux, macOS and FreeBSD) to what JavaScript numbers hold.
@@ -106,7 +106,7 @@ pub fn shm_fchmod(env: Env, fd: f64, mode: f64) -> napi::Result<()> {
     let fd = args::fd(fd)?;
     let mode = args::bits_within(mode, permissions_allowed(), "permissions")?;
     let mode = Mode::from_bits_truncate(mode as nix::libc::mode_t);
-    fchmod(borrow(fd), mode).map_err(Failure::sys("fchmod"))
+    with_fd(fd, |fd| fchmod(fd, mode)).map_err(Failure::sys("fchmod"))
   })();
   report(&env, outcome)
 }
@@ -123,7 +123,7 @@ pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
     let fd = args::fd(fd)?;
     let uid = id_arg(uid, "uid")?.map(Uid::from_raw);
     let gid = id_arg(gid, "gid")?.map(Gid::from_raw);
-    fchown(borrow(fd), uid, gid).map_err(Failure::sys("fchown"))
+    with_fd(fd, |fd| fchown(fd, uid, gid)).map_err(Failure::sys("fchown"))
   })();
   report(&env, outcome)
 }
@@ -146,7 +146,8 @@ pub fn shm_allocate(env: Env, fd: f64, length: f64) -> napi::Result<bool> {
 #[cfg(target_os = "linux")]
 fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
   if length > 0 {
-    nix::fcntl::posix_fallocate(borrow(fd), 0, length).map_err(Failure::sys("posix_fallocate"))?;
+    with_fd(fd, |fd| nix::fcntl::posix_fallocate(fd, 0, length))
+      .map_err(Failure::sys("posix_fallocate"))?;
   }
   Ok(true)
 }
@@ -160,7 +161,7 @@ fn allocate(_fd: RawFd, _length: i64) -> Outcome<bool> {
 #[napi]
 pub fn shm_is_read_only(env: Env, fd: f64) -> napi::Result<bool> {
   let outcome = args::fd(fd).and_then(|fd| {
-    let flags = fcntl(borrow(fd), FcntlArg::F_GETFL).map_err(Failure::sys("fcntl"))?;
+    let flags = with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFL)).map_err(Failure::sys("fcntl"))?;
     Ok(OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY)
   });
   report(&env, outcome)

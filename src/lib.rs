@@ -16,6 +16,7 @@
 mod args;
 mod constants;
 mod errors;
+mod external;
 mod fd;
 mod mapping;
 mod mmap;

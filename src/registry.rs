@@ -1,4 +1,4 @@
-//! The mappings that JavaScript currently holds, by address.
+//! The mappings that JavaScript currently holds.
 //!
 //! Each mapping is owned here from the moment it is handed out until the
 //! first of two events: an explicit `munmap`, or the finalizer of its
@@ -13,12 +13,12 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use crate::mapping::Mapping;
 
-struct Entry {
-  serial: usize,
-  mapping: Mapping,
+pub struct Entry {
+  pub serial: usize,
+  pub mapping: Mapping,
 }
 
-static LIVE: LazyLock<Mutex<HashMap<usize, Entry>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static LIVE: LazyLock<Mutex<HashMap<usize, Entry>>> = LazyLock::new(Mutex::default);
 static NEXT_SERIAL: AtomicUsize = AtomicUsize::new(1);
 
 fn live() -> MutexGuard<'static, HashMap<usize, Entry>> {
@@ -38,25 +38,22 @@ pub fn adopt(serial: usize, mapping: Mapping) {
   live().insert(address, Entry { serial, mapping });
 }
 
-/// Gives back the mapping at `address` if it is still the one with `serial`.
-pub fn release(address: usize, serial: usize) -> Option<Mapping> {
+/// Gives back the entry at `address` if it is still the one with `serial`.
+pub fn release(address: usize, serial: usize) -> Option<Entry> {
   let mut live = live();
   match live.get(&address) {
-    Some(entry) if entry.serial == serial => live.remove(&address).map(|entry| entry.mapping),
+    Some(entry) if entry.serial == serial => live.remove(&address),
     _ => None,
   }
 }
 
-/// Whether a live mapping starts at `address` and is `length` bytes long.
-pub fn holds(address: usize, length: usize) -> bool {
-  live()
-    .get(&address)
-    .is_some_and(|entry| entry.mapping.length() == length)
-}
-
-/// Gives back the mapping at `address`, whatever its serial.
-pub fn take(address: usize) -> Option<Mapping> {
-  live().remove(&address).map(|entry| entry.mapping)
+/// Gives back the entry at `address` if it is `length` bytes long.
+pub fn take(address: usize, length: usize) -> Option<Entry> {
+  let mut live = live();
+  match live.get(&address) {
+    Some(entry) if entry.mapping.length() == length => live.remove(&address),
+    _ => None,
+  }
 }
 
 /// How many mappings JavaScript holds right now.

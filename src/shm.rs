@@ -27,13 +27,20 @@ fn permissions(value: f64) -> Outcome<Mode> {
   Ok(Mode::from_bits_truncate(bits as nix::libc::mode_t))
 }
 
-/// Linux keeps shm objects as files in `/dev/shm`, so a name may be at
-/// most NAME_MAX (255) bytes after its slash. glibc reports ENAMETOOLONG
-/// only for the first few bytes past that and EINVAL beyond; we report the
-/// limit the same way whatever the length.
-fn check_name_length(name: &str, syscall: &'static str) -> Outcome<()> {
-  if cfg!(target_os = "linux") && name.trim_start_matches('/').len() > nix::libc::NAME_MAX as usize
-  {
+/// The facade normalizes names first; this refuses, for direct callers,
+/// what would not name one object: no leading '/', nothing after it, '.'
+/// or '..' (glibc would open /dev/shm itself or /dev), or a second '/'.
+/// Linux keeps shm objects as files in `/dev/shm`, so a name may be at most
+/// NAME_MAX (255) bytes after its slash; glibc reports ENAMETOOLONG only
+/// just past that and EINVAL beyond, so we report the limit one way.
+fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
+  let rest = name.strip_prefix('/').unwrap_or("");
+  if rest.is_empty() || rest == "." || rest == ".." || rest.contains('/') {
+    return Err(Failure::InvalidValue(format!(
+      "The argument 'name' must be '/' followed by one or more characters other than '/', and not '.' or '..'. Received {name:?}"
+    )));
+  }
+  if cfg!(target_os = "linux") && rest.len() > nix::libc::NAME_MAX as usize {
     return Err(Failure::Sys {
       errno: Errno::ENAMETOOLONG,
       syscall,
@@ -43,7 +50,7 @@ fn check_name_length(name: &str, syscall: &'static str) -> Outcome<()> {
 }
 
 fn open(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
-  check_name_length(name, "shm_open")?;
+  check_name(name, "shm_open")?;
   shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
 }
 
@@ -65,7 +72,7 @@ pub fn shm_open_named(
 
 #[napi]
 pub fn shm_unlink_named(env: Env, name: String) -> napi::Result<()> {
-  let outcome = check_name_length(&name, "shm_unlink")
+  let outcome = check_name(&name, "shm_unlink")
     .and_then(|()| shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink")));
   report(&env, outcome)
 }

@@ -1,0 +1,89 @@
+// The native binding defends itself: called directly, with anything at all,
+// every entry returns or throws; it never crashes the process, and leaves
+// no descriptor or mapping behind.
+
+import test from 'ava'
+import { MAPPING_COUNT_SOURCE, runNode } from './helpers'
+
+test('every native entry survives hostile arguments', async (t) => {
+  const child = await runNode(
+    `
+    const native = require('./native/binding.js')
+    const fs = require('fs')
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const maps = ${MAPPING_COUNT_SOURCE}
+    const hostile = [
+      undefined, null, true, '', 'x', '/', '/..', '/.', '/a/b', 'a\\0b', '\\uD800', 'n'.repeat(5000),
+      0, -0, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), Number.MAX_VALUE,
+      0n, -1n, 2n ** 64n, {}, [], [1], () => 1, Symbol('s'),
+      new ArrayBuffer(8), new SharedArrayBuffer(8), new Uint8Array(new SharedArrayBuffer(8)), Buffer.alloc(4),
+      new DataView(new ArrayBuffer(8)),
+    ]
+    // Descriptors this test owns, the only ones the calls that change or
+    // close a descriptor may get.
+    const own = () => native.shmOpenAnonymous(2, 0o600, 3)
+    const before = { fds: fds(), maps: maps() }
+    let calls = 0, threw = 0
+    // A call that opened something closes it again: the count is of leaks.
+    const attempt = (fn) => {
+      calls++
+      try {
+        const result = fn()
+        if (typeof result === 'number') native.shmClose(result)
+        if (result && typeof result.close === 'function') result.close()
+      } catch { threw++ }
+    }
+    for (const a of hostile) {
+      attempt(() => native.shmOpenNamed(a, 2, 0o600))
+      attempt(() => native.shmOpenNamed('/psm_native_fuzz', a, 0o600))
+      attempt(() => native.shmOpenNamed('/psm_native_fuzz', 0, a))
+      attempt(() => native.shmUnlinkNamed(a))
+      attempt(() => native.shmOpenAnonymous(a, 0o600, 1))
+      attempt(() => native.shmOpenAnonymous(2, 0o600, a))
+      attempt(() => native.shmFstat(a))
+      attempt(() => native.shmIsReadOnly(a))
+      attempt(() => native.munmapShared(a))
+      attempt(() => native.FdOwner.adopt(typeof a === 'number' ? -Math.abs(a) - 1 : a))
+      const fd = own()
+      native.shmFtruncate(fd, 4096n)
+      attempt(() => native.shmFtruncate(fd, a))
+      attempt(() => native.shmFchmod(fd, a))
+      attempt(() => native.shmFchown(fd, a, -1))
+      attempt(() => native.shmAllocate(fd, a))
+      attempt(() => native.mmapShared(a, 1, fd, 0))
+      attempt(() => native.mmapShared(4096, a, fd, 0))
+      attempt(() => native.mmapShared(4096, 1, a, 0))
+      attempt(() => native.mmapShared(4096, 1, fd, a))
+      attempt(() => native.shmClose(fd))
+      attempt(() => native.shmClose(typeof a === 'number' && a >= 0 ? -1 : a))
+    }
+    // Anything mapped by a call that happened to succeed is dropped now.
+    for (let i = 0; i < 4; i++) gc()
+    setTimeout(() => {
+      gc()
+      setTimeout(() => console.log(JSON.stringify({ calls, threw, before, after: { fds: fds(), maps: maps() } })), 50)
+    }, 50)
+    try { native.shmUnlinkNamed('/psm_native_fuzz') } catch {}
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.signal, null, child.stderr)
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { calls: number; threw: number; before: unknown; after: unknown }
+  t.log(`${result.calls} calls, ${result.threw} threw`)
+  t.true(result.calls > 500)
+  t.true(result.threw > result.calls / 2)
+  t.deepEqual(result.after, result.before)
+})
+
+test('the native layer refuses names that do not name one object, even unnormalized', async (t) => {
+  const child = await runNode(`
+    const native = require('./native/binding.js')
+    const codes = ['/..', '/.', '..', 'x', '/a/b', '/'].map((name) => {
+      try { native.shmOpenNamed(name, 0, 0); return 'opened' } catch (e) { return e.code }
+    })
+    console.log(JSON.stringify(codes))
+  `)
+  t.is(child.code, 0, child.stderr)
+  t.deepEqual(JSON.parse(child.stdout), Array(6).fill('ERR_INVALID_ARG_VALUE'))
+})

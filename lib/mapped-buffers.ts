@@ -1,0 +1,46 @@
+// The ArrayBuffers that `mmap` handed out, and the one guard they need.
+//
+// Since Node 21, `ArrayBuffer.prototype.transfer()` (and
+// `transferToFixedLength()`) move an ArrayBuffer's memory to a new buffer
+// that `postMessage` can move to another thread. For a mapping that is a
+// use-after-free waiting to happen: when the worker that mapped it exits,
+// Node runs the mapping's finalizer, which unmaps the memory the other
+// thread still reads. Nothing on the native side runs early enough to
+// tell, so those two methods refuse mappings here. Every other
+// ArrayBuffer behaves exactly as before.
+
+import { withCode } from './errors'
+
+const mapped = new WeakSet<ArrayBuffer>()
+
+/** Records `buffer` as a mapping. */
+export function trackMapping(buffer: ArrayBuffer): ArrayBuffer {
+  mapped.add(buffer)
+  return buffer
+}
+
+type Transfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer
+
+function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
+  const prototype = ArrayBuffer.prototype as unknown as Record<string, unknown>
+  const descriptor = Object.getOwnPropertyDescriptor(prototype, method)
+  const original = descriptor?.value as Transfer | undefined
+  if (descriptor === undefined || typeof original !== 'function') return
+  const guarded = {
+    [method](this: ArrayBuffer, ...args: [newLength?: number]): ArrayBuffer {
+      if (mapped.has(this)) {
+        throw withCode(
+          new TypeError(
+            `A shared memory mapping cannot be moved with ${method}(): its memory would be unmapped while still in use. Make a view, or copy it with slice()`,
+          ),
+          'ERR_INVALID_ARG_VALUE',
+        )
+      }
+      return original.apply(this, args)
+    },
+  }[method]
+  Object.defineProperty(prototype, method, { ...descriptor, value: guarded })
+}
+
+guardTransfer('transfer')
+guardTransfer('transferToFixedLength')
