@@ -105,7 +105,7 @@ test.serial('every TypeScript block of the README type-checks under --strict aga
 
 // What each shell command is: run here (a script), or run by .ci/run.
 const KNOWN_COMMANDS = new Map<string, string | undefined>([
-  ['npm install posix-shm', undefined], // what a user runs
+  ['npm install posix-shm', undefined], // what a user runs once the packages are published
   ['npm install && npm test', undefined], // what .ci/run runs
   ['npm install && npm run demo', 'examples/demo.mjs'],
   ['npm run example', 'examples/ten-ints.mjs'],
