@@ -1,5 +1,8 @@
 import test from 'ava'
-import { runNode } from './helpers'
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT, runNode } from './helpers'
 
 const API = [
   'ShmError',
@@ -65,5 +68,36 @@ test('on a platform without POSIX shared memory, loading fails with one clear se
   t.is(child.code, 0, child.stderr)
   const result = JSON.parse(child.stdout) as { code: string; message: string }
   t.is(result.code, 'ERR_SHM_UNSUPPORTED_PLATFORM')
-  t.is(result.message, 'posix-shm needs POSIX shared memory, which win32 does not have; it supports linux, darwin, freebsd')
+  t.regex(result.message, /^posix-shm has no build for win32-\w+ \(Windows has no POSIX shared memory\); it supports linux-x64-gnu, /)
+})
+
+test('on a CPU with no build (32-bit ARM), the error names it and the supported list', async (t) => {
+  const child = await runNode(`
+    Object.defineProperty(process, 'arch', { value: 'arm' })
+    try { require('posix-shm'); console.log('loaded') } catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })) }
+  `)
+  const result = JSON.parse(child.stdout) as { code: string; message: string }
+  t.is(result.code, 'ERR_SHM_UNSUPPORTED_PLATFORM')
+  t.regex(result.message, /no build for linux-arm-(gnu|musl); it supports .*darwin-arm64/)
+})
+
+test('with the binary missing, the error says which package to install', async (t) => {
+  // A copy of the package as npm would install it without its optional
+  // platform package: the JavaScript, the loader, no .node file.
+  const dir = mkdtempSync(join(tmpdir(), 'posix-shm-nobinary-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const copy = join(dir, 'node_modules', 'posix-shm')
+  mkdirSync(join(copy, 'native'), { recursive: true })
+  cpSync(join(ROOT, 'dist'), join(copy, 'dist'), { recursive: true })
+  cpSync(join(ROOT, 'package.json'), join(copy, 'package.json'))
+  cpSync(join(ROOT, 'native', 'binding.js'), join(copy, 'native', 'binding.js'))
+  const child = await runNode(
+    `try { require('posix-shm'); console.log('loaded') } catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message, cause: String(error.cause) })) }`,
+    { cwd: dir },
+  )
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { code: string; message: string; cause: string }
+  t.is(result.code, 'ERR_SHM_BINDING_MISSING')
+  t.regex(result.message, /`npm install posix-shm-linux-x64-gnu`/)
+  t.regex(result.cause, /Cannot find native binding|Failed to load/)
 })

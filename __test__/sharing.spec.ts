@@ -19,8 +19,16 @@ function nextMessage(child: ChildProcess): Promise<unknown> {
   })
 }
 
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** Forks `script` and starts listening for its exit at once, so an early exit is not missed. */
+function forkWatched(script: string, args: string[]): { child: ChildProcess; exit: Promise<Exit> } {
+  const child = fork(join(FIXTURES, script), args)
+  const exit = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  return { child, exit }
 }
 
 test.serial('by name: a forked child sees the parent\'s writes and the parent sees the child\'s', async (t) => {
@@ -28,13 +36,13 @@ test.serial('by name: a forked child sees the parent\'s writes and the parent se
   using shm = SharedMemory.create(name, 4096)
   t.teardown(() => removeQuietly(name))
   shm.buffer.write('from parent', 0)
-  const child = fork(join(FIXTURES, 'peer.cjs'), [name])
+  const { child, exit } = forkWatched('peer.cjs', [name])
   t.is(await nextMessage(child), 'from parent\0')
   t.is(shm.buffer.toString('utf8', 100, 110), 'from child')
   shm.buffer.write('second write', 200)
   child.send('read again')
   t.is(await nextMessage(child), 'second write\0')
-  t.is((await exited(child)).code, 0)
+  t.is((await exit).code, 0)
 })
 
 test.serial('by name: 4 processes doing 100,000 Atomics.add each end at exactly 400,000', async (t) => {
@@ -42,12 +50,12 @@ test.serial('by name: 4 processes doing 100,000 Atomics.add each end at exactly 
   using shm = SharedMemory.create(name, 4096)
   t.teardown(() => removeQuietly(name))
   const ints = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 1)
-  const children = Array.from({ length: 4 }, () => fork(join(FIXTURES, 'adder.cjs'), [name, '100000']))
-  await Promise.all(children.map(nextMessage))
-  const done = children.map(nextMessage)
-  for (const child of children) child.send('go')
+  const adders = Array.from({ length: 4 }, () => forkWatched('adder.cjs', [name, '100000']))
+  await Promise.all(adders.map(({ child }) => nextMessage(child)))
+  const done = adders.map(({ child }) => nextMessage(child))
+  for (const { child } of adders) child.send('go')
   await Promise.all(done)
-  const exits = await Promise.all(children.map(exited))
+  const exits = await Promise.all(adders.map(({ exit }) => exit))
   t.deepEqual(
     exits.map((e) => e.code),
     [0, 0, 0, 0],
@@ -68,7 +76,7 @@ test.serial('by descriptor: a spawned child takes fd 3 with fromFd and no name i
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const duringChild = readdirSync('/dev/shm').sort()
-  const { code } = await exited(child)
+  const { code } = await new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   await new Promise((resolve) => setImmediate(resolve))
   t.is(code, 0, stderr)
   t.deepEqual(JSON.parse(stdout), { size: 8192, text: 'parent data for fd 3', readOnly: false })
@@ -89,12 +97,16 @@ test.serial('worker threads: a worker opens by name and writes; its mapping is g
     const shm = SharedMemory.open(workerData.name)
     shm.buffer.write('written by a worker', 0)
     parentPort.postMessage(0)
-    // exits without close(): the environment's teardown must release it
+    // Once counted, exit without close(): the environment's teardown must release it.
+    parentPort.once('message', () => parentPort.close())
     `,
     { eval: true, workerData: { name, root: ROOT } },
   )
   let duringWorker = 0
-  worker.once('message', () => (duringWorker = mappingCount()))
+  worker.once('message', () => {
+    duringWorker = mappingCount()
+    worker.postMessage('exit')
+  })
   const code = await new Promise<number>((resolve, reject) => {
     worker.once('exit', resolve)
     worker.once('error', reject)

@@ -1,21 +1,69 @@
-// Loads the native binding, after making sure this platform can have one.
-// Windows has no POSIX shared memory: there a missing-binding stack trace
-// would say nothing useful, so say what is wrong in one sentence instead.
+// Loads the native binding, and says plainly why when it cannot: a platform
+// with no POSIX shared memory or no build of ours names the platform and
+// the supported list; a supported platform whose binary package is missing
+// names the package to install. A bare "Cannot find native binding" stack
+// helps nobody.
 
 type Binding = typeof import('../native/binding.js')
 
-const SUPPORTED_PLATFORMS: readonly string[] = ['linux', 'darwin', 'freebsd']
+// The supported targets are the ones package.json builds (napi.targets).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { name: packageName, napi } = require('../package.json') as { name: string; napi: { targets: string[] } }
+
+/** napi-rs's name for a Rust target triple: 'x86_64-unknown-linux-gnu' -> 'linux-x64-gnu'. */
+function platformKey(triple: string): string {
+  const [arch, vendor, os, abi] = triple.split('-')
+  const cpu = arch === 'x86_64' ? 'x64' : arch === 'aarch64' ? 'arm64' : arch
+  if (vendor === 'apple') return `darwin-${cpu}`
+  if (abi === undefined) return `${os}-${cpu}`
+  return `${os}-${cpu}-${abi}`
+}
+
+const SUPPORTED: readonly string[] = napi.targets.map(platformKey)
+
+function isMusl(): boolean {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+  return report?.header?.glibcVersionRuntime === undefined
+}
+
+function runningKey(): string {
+  const base = `${process.platform}-${process.arch}`
+  return process.platform === 'linux' ? `${base}-${isMusl() ? 'musl' : 'gnu'}` : base
+}
+
+function loadError(message: string, code: string, cause?: unknown): Error {
+  const error = new Error(message, cause === undefined ? undefined : { cause })
+  Object.defineProperty(error, 'code', { value: code, enumerable: true })
+  return error
+}
 
 function loadBinding(): Binding {
-  if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
-    const error = new Error(
-      `posix-shm needs POSIX shared memory, which ${process.platform} does not have; it supports ${SUPPORTED_PLATFORMS.join(', ')}`,
+  // On Linux both C libraries are built for each supported CPU, so the
+  // (slow to detect) libc matters only for naming the package below.
+  const base = `${process.platform}-${process.arch}`
+  if (!SUPPORTED.some((key) => key === base || key.startsWith(`${base}-`))) {
+    const here = process.platform === 'linux' ? runningKey() : base
+    const why = process.platform === 'win32' ? ' (Windows has no POSIX shared memory)' : ''
+    throw loadError(
+      `${packageName} has no build for ${here}${why}; it supports ${SUPPORTED.join(', ')}`,
+      'ERR_SHM_UNSUPPORTED_PLATFORM',
     )
-    Object.defineProperty(error, 'code', { value: 'ERR_SHM_UNSUPPORTED_PLATFORM', enumerable: true })
-    throw error
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('../native/binding.js') as Binding
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../native/binding.js') as Binding
+  } catch (cause) {
+    const here = runningKey()
+    const binaryPackage = `${packageName}-${here}`
+    throw loadError(
+      `${packageName} could not load its native binary for ${here}. It comes in the package ${binaryPackage}, ` +
+        `which npm installs as an optional dependency; it is missing when installing with --omit=optional or ` +
+        `--no-optional, or from a lockfile made on another platform (an npm bug). Install it with ` +
+        `\`npm install ${binaryPackage}\`, or build from source with \`npm run build\` in a clone.`,
+      'ERR_SHM_BINDING_MISSING',
+      cause,
+    )
+  }
 }
 
 export const native: Binding = loadBinding()
