@@ -98,6 +98,6 @@ test('with the binary missing, the error says which package to install', async (
   t.is(child.code, 0, child.stderr)
   const result = JSON.parse(child.stdout) as { code: string; message: string; cause: string }
   t.is(result.code, 'ERR_SHM_BINDING_MISSING')
-  t.regex(result.message, /`npm install posix-shm-linux-x64-gnu`/)
+  t.regex(result.message, new RegExp(`\`npm install posix-shm-${process.platform}-${process.arch}(-gnu|-musl)?\``))
   t.regex(result.cause, /Cannot find native binding|Failed to load/)
 })
