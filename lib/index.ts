@@ -25,3 +25,4 @@ export {
   type FromFdOptions,
   type OpenSharedOptions,
 } from './shared-memory'
+export { notify, wait, waitAsync, type WaitAsyncOptions, type WaitResult } from './wait'

@@ -24,6 +24,15 @@ export declare class FdOwner {
   close(): void
 }
 
+/** A `waitAsync` in progress, for cancelling it. */
+export declare class PendingWait {
+  /**
+   * Stops the wait; its callback is never called. The thread that carried
+   * it notices within 20 ms and takes the next wait or ends.
+   */
+  cancel(): void
+}
+
 /** Whether `mmap` can hand out zero-copy ArrayBuffers in this process. */
 export declare function externalBuffersAllowed(): boolean
 
@@ -33,6 +42,9 @@ export declare function liveMappingCount(): number
 export declare function mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
 
 export declare function munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
+
+/** Wakes up to `count` waiters on the word; returns how many were asleep. */
+export declare function notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
 
 /** The running platform's values of every flag the API accepts. */
 export declare function platformConstants(): PlatformConstants
@@ -112,3 +124,12 @@ export interface ShmStats {
 }
 
 export declare function shmUnlinkNamed(name: string): void
+
+/**
+ * Waits on the word `byteOffset` bytes into `buffer` (a mapping) while it
+ * holds `value`; returns 0 (ok), 1 (not-equal) or 2 (timed-out).
+ */
+export declare function waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
+
+/** Starts waiting on a thread of our own; `settle` gets the result code. */
+export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): Started

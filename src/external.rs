@@ -20,6 +20,7 @@
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use napi::{sys, Env};
 
@@ -78,7 +79,7 @@ pub fn hand_out(env: &Env, mapping: Mapping) -> Outcome<sys::napi_value> {
     return Err(Failure::NoExternalBuffers);
   }
   check(status, "napi_create_external_arraybuffer")?;
-  registry::adopt(serial, mapping);
+  registry::adopt(serial, Arc::new(mapping));
   Ok(array_buffer)
 }
 

@@ -23,3 +23,5 @@ mod mmap;
 mod owner;
 mod registry;
 mod shm;
+mod wait;
+mod words;

@@ -4,6 +4,7 @@
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 
 use nix::libc::c_void;
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
@@ -13,12 +14,18 @@ use crate::errors::{Failure, Outcome};
 pub struct Mapping {
   address: NonNull<c_void>,
   length: NonZeroUsize,
+  protections: ProtFlags,
 }
 
 // SAFETY: a `Mapping` is an address range owned by the process, not by a
 // thread; moving the owner to another thread (the registry's lock may be
 // taken from a worker's thread) changes nothing about who may unmap it.
 unsafe impl Send for Mapping {}
+
+// SAFETY: through a shared `&Mapping` the memory is reached only as
+// atomics (`word`), which other threads and processes may change at any
+// time by design; nothing hands out a plain `&` or `&mut` to its bytes.
+unsafe impl Sync for Mapping {}
 
 impl Mapping {
   /// Maps `length` bytes of the object behind `fd`, from `offset`, shared
@@ -37,7 +44,11 @@ impl Mapping {
     // `Mapping` alone, and only `Drop` unmaps it.
     let address = unsafe { mmap(None, length, protections, MapFlags::MAP_SHARED, fd, offset) }
       .map_err(Failure::sys("mmap"))?;
-    Ok(Mapping { address, length })
+    Ok(Mapping {
+      address,
+      length,
+      protections,
+    })
   }
 
   pub fn address(&self) -> NonNull<c_void> {
@@ -46,6 +57,32 @@ impl Mapping {
 
   pub fn length(&self) -> usize {
     self.length.get()
+  }
+
+  pub fn protections(&self) -> ProtFlags {
+    self.protections
+  }
+
+  /// The 32-bit word at `offset`, if it is 4-aligned and inside the
+  /// mapping, and the mapping allows `needed`.
+  pub fn word(&self, offset: usize, needed: ProtFlags) -> Option<&AtomicU32> {
+    let inside = offset.is_multiple_of(4) && offset.checked_add(4)? <= self.length();
+    if !inside || !self.protections.contains(needed) {
+      return None;
+    }
+    // SAFETY: the word lies inside the mapping, which stays mapped while
+    // `self` is borrowed; the mapping is page-aligned, so `offset % 4 == 0`
+    // makes the word 4-aligned as AtomicU32 needs; it is readable (and
+    // writable, if asked) as the protections say. Other processes change it
+    // concurrently, which is exactly what atomics allow.
+    Some(unsafe {
+      &*(self
+        .address
+        .as_ptr()
+        .cast::<u8>()
+        .add(offset)
+        .cast::<AtomicU32>())
+    })
   }
 }
 

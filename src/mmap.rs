@@ -74,10 +74,10 @@ pub fn mmap_shared<'env>(
   Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 
-type IsKind = unsafe fn(sys::napi_env, sys::napi_value, *mut bool) -> sys::napi_status;
+pub type IsKind = unsafe fn(sys::napi_env, sys::napi_value, *mut bool) -> sys::napi_status;
 
 /// Asks Node-API whether `value` is of one kind (`napi_is_arraybuffer`, ...).
-fn is_kind(
+pub fn is_kind(
   env: sys::napi_env,
   value: sys::napi_value,
   test: IsKind,

@@ -1,0 +1,135 @@
+// Cross-process wait and notify on a word of a mapping, with the
+// arguments, results and rules of Atomics.wait, Atomics.waitAsync and
+// Atomics.notify (which cannot help here: V8 keeps their waiters inside
+// one process). The waiting itself is native: a brief spin, then a kernel
+// sleep (futex, ulock, umtx); see src/wait/mod.rs.
+
+import { isArrayBuffer, isInt32Array } from 'node:util/types'
+
+import { callNative, invalidType, invalidValue, withCode } from './errors'
+import { native } from './native'
+import { validateInteger } from './validate'
+
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out'
+
+/** Indexed by the native result code. */
+const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out']
+
+export interface WaitAsyncOptions {
+  /** Aborting rejects the promise with an AbortError and stops the wait. */
+  signal?: AbortSignal
+}
+
+/** A word named by an ArrayBuffer of ours and a byte offset into it. */
+export interface WordAddress {
+  buffer: ArrayBuffer
+  byteOffset: number
+}
+
+function locate(view: unknown, index: unknown): WordAddress {
+  if (!isInt32Array(view)) throw invalidType('view', 'an Int32Array over a mapping', view)
+  validateInteger(index, 'index', 0, view.length - 1)
+  if (!isArrayBuffer(view.buffer)) {
+    throw invalidValue('view', 'must be over a mapping made by mmap(), not a SharedArrayBuffer', view)
+  }
+  return { buffer: view.buffer, byteOffset: view.byteOffset + (index as number) * 4 }
+}
+
+/** The value to compare with, converted as Atomics.wait converts it. */
+export function validateWaitValue(value: unknown): number {
+  if (typeof value !== 'number') throw invalidType('value', 'of type number', value)
+  return value | 0
+}
+
+/** A timeout in milliseconds, as Atomics.wait reads it: undefined and NaN wait forever. */
+export function validateTimeout(timeoutMs: unknown): number {
+  if (timeoutMs === undefined) return Infinity
+  if (typeof timeoutMs !== 'number') throw invalidType('timeoutMs', 'of type number', timeoutMs)
+  return Number.isNaN(timeoutMs) ? Infinity : timeoutMs
+}
+
+/** A notify count, as Atomics.notify reads it: undefined wakes every waiter. */
+export function validateCount(count: unknown): number {
+  if (count === undefined) return Infinity
+  if (typeof count !== 'number') throw invalidType('count', 'of type number', count)
+  return Number.isNaN(count) ? 0 : Math.max(0, Math.trunc(count))
+}
+
+export function abortError(signal: AbortSignal): Error {
+  const error = withCode(new Error('The operation was aborted', { cause: signal.reason }), 'ABORT_ERR')
+  error.name = 'AbortError'
+  return error
+}
+
+/**
+ * Runs a native async wait, settling the promise with its result, or
+ * rejecting with an AbortError (and stopping the wait) if `signal` aborts.
+ */
+export function settleWait(
+  start: (settle: (code: number) => void) => number | { cancel(): void },
+  signal: AbortSignal | undefined,
+): Promise<WaitResult> {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
+  if (signal?.aborted) return Promise.reject(abortError(signal))
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      if (typeof started !== 'number') started.cancel()
+      reject(abortError(signal!))
+    }
+    // The native side spins briefly first, and answers at once (a result
+    // code) if the wait ended within the spin.
+    const started = start((code) => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(waitResult(code))
+    })
+    if (typeof started === 'number') resolve(waitResult(started))
+    else signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+export function waitResult(code: number): WaitResult {
+  return RESULTS[code]!
+}
+
+/**
+ * Waits while `view[index]` holds `value`, until notified from any
+ * process, or for `timeoutMs`. Blocks the thread, as Atomics.wait does in a
+ * worker: on the main thread prefer `waitAsync`.
+ */
+export function wait(view: Int32Array, index: number, value: number, timeoutMs?: number): WaitResult {
+  const { buffer, byteOffset } = locate(view, index)
+  const expected = validateWaitValue(value)
+  const timeout = validateTimeout(timeoutMs)
+  return waitResult(callNative(() => native.waitInBuffer(buffer, byteOffset, expected, timeout)))
+}
+
+/**
+ * `wait` without blocking: resolves when notified, at once with
+ * 'not-equal' if `view[index]` is not `value` now, or with 'timed-out'.
+ * The waiting happens on a thread of posix-shm's own, not libuv's pool, and
+ * keeps the process alive while pending, as a timer does.
+ */
+export function waitAsync(
+  view: Int32Array,
+  index: number,
+  value: number,
+  timeoutMs?: number,
+  options?: WaitAsyncOptions,
+): Promise<WaitResult> {
+  const { buffer, byteOffset } = locate(view, index)
+  const expected = validateWaitValue(value)
+  const timeout = validateTimeout(timeoutMs)
+  if (Atomics.load(view, index) !== expected) return Promise.resolve('not-equal')
+  if (timeout <= 0) return Promise.resolve('timed-out')
+  return settleWait(
+    (settle) => callNative(() => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle)),
+    options?.signal,
+  )
+}
+
+/** Wakes up to `count` (default: all) waiters on `view[index]` in every process; returns how many were asleep. */
+export function notify(view: Int32Array, index: number, count?: number): number {
+  const { buffer, byteOffset } = locate(view, index)
+  const howMany = validateCount(count)
+  return callNative(() => native.notifyInBuffer(buffer, byteOffset, howMany))
+}

@@ -1,0 +1,119 @@
+//! Waiting on a 32-bit word in shared memory until another thread or
+//! process notifies it, as `Atomics.wait` / `Atomics.notify` do within one
+//! process. What differs between operating systems (futex, ulock, umtx) is
+//! one file each, with the same two functions: `sleep` and `wake`.
+//!
+//! A waiter first spins briefly, watching the word: a peer that answers
+//! within microseconds is seen without a trip through the scheduler (a
+//! kernel sleep and wake-up costs tens of microseconds each way). After at
+//! most `SPIN` it sleeps in the kernel and costs no CPU. So, unlike
+//! `Atomics.wait`, a wait also ends with "ok" when, during that short spin,
+//! it sees the word change without a notify; and `notify` counts only the
+//! waiters asleep in the kernel.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+pub mod pool;
+
+#[cfg(target_os = "freebsd")]
+use freebsd as platform;
+#[cfg(target_os = "linux")]
+use linux as platform;
+#[cfg(target_os = "macos")]
+use macos as platform;
+
+/// How one kernel sleep ended.
+pub enum Sleep {
+  Woken,
+  /// The word no longer held the expected value when the sleep began.
+  ValueChanged,
+  TimedOut,
+  /// A signal, or anything else that ends a sleep early: sleep again.
+  Interrupted,
+}
+
+/// How a wait ended, numbered as the JavaScript side knows them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Waited {
+  Ok = 0,
+  NotEqual = 1,
+  TimedOut = 2,
+  Cancelled = 3,
+}
+
+/// The longest a waiter spins before sleeping in the kernel.
+const SPIN: Duration = Duration::from_micros(50);
+/// A cancellable waiter sleeps in slices this long, to notice cancellation.
+const CANCEL_SLICE: Duration = Duration::from_millis(20);
+
+/// Watches `word` for at most `SPIN` (or `limit`, if shorter): `Some` if
+/// the wait is over (the word differs from `expected`), `None` if it should
+/// go on in the kernel.
+pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Option<Waited> {
+  let start = Instant::now();
+  if word.load(Ordering::SeqCst) != expected {
+    return Some(Waited::NotEqual);
+  }
+  let spin = limit.map_or(SPIN, |t| t.min(SPIN));
+  let mut turns: u32 = 0;
+  loop {
+    if word.load(Ordering::Acquire) != expected {
+      return Some(Waited::Ok);
+    }
+    std::hint::spin_loop();
+    turns = turns.wrapping_add(1);
+    if turns.is_multiple_of(64) && start.elapsed() >= spin {
+      return None;
+    }
+  }
+}
+
+/// Waits while `word` holds `expected`: spins (see `spin`), then sleeps in
+/// the kernel until notified, for at most `timeout` in all (None: forever).
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waited {
+  let start = Instant::now();
+  if let Some(waited) = spin(word, expected, timeout) {
+    return waited;
+  }
+  sleep(word, expected, timeout.map(|t| start + t), None)
+}
+
+/// The kernel half of a wait, until `deadline`, checking `cancel` at least
+/// every 20 ms when there is one.
+pub fn sleep(
+  word: &AtomicU32,
+  expected: u32,
+  deadline: Option<Instant>,
+  cancel: Option<&AtomicBool>,
+) -> Waited {
+  loop {
+    if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+      return Waited::Cancelled;
+    }
+    let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    if remaining == Some(Duration::ZERO) {
+      return Waited::TimedOut;
+    }
+    let slice = match cancel {
+      Some(_) => Some(remaining.map_or(CANCEL_SLICE, |r| r.min(CANCEL_SLICE))),
+      None => remaining,
+    };
+    match platform::sleep(word, expected, slice) {
+      Sleep::Woken | Sleep::ValueChanged => return Waited::Ok,
+      Sleep::TimedOut | Sleep::Interrupted => continue,
+    }
+  }
+}
+
+/// Wakes up to `count` waiters asleep on `word`, in every process; returns
+/// how many the kernel woke.
+pub fn notify(word: &AtomicU32, count: u32) -> u32 {
+  platform::wake(word, count)
+}
