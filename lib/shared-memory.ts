@@ -12,13 +12,15 @@ import { constants as bufferConstants } from 'node:buffer'
 import { inspect } from 'node:util'
 
 import { constants } from './constants'
-import { ShmError, callNative, invalidType, outOfRange } from './errors'
+import { ShmError, callNative, invalidType, outOfRange, withCode } from './errors'
 import type { Permission } from './keywords'
 import { native } from './native'
 import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
+import { settleWait, validateCount, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
 type FdOwner = InstanceType<typeof native.FdOwner>
+type MappedRegion = InstanceType<typeof native.MappedRegion>
 
 export interface CreateOptions {
   /** Mode of the new object, less the umask. Default `0o600`. */
@@ -75,6 +77,27 @@ function closedError(): Error {
   return error
 }
 
+function readOnlyError(): Error {
+  return withCode(new Error('this SharedMemory is read-only'), 'ERR_SHM_READ_ONLY')
+}
+
+function copyModeError(): ShmError {
+  return new ShmError(
+    'this runtime refuses external ArrayBuffers (Electron 21 and later do), so there is no zero-copy buffer; ' +
+      'use read(), readInto(), write() and the atomic*() methods, which copy',
+    { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap' },
+  )
+}
+
+/** Electron 21 and later refuse external ArrayBuffers in every process. */
+function runtimeRefusesExternalBuffers(): boolean {
+  const electron = process.versions.electron
+  return electron !== undefined && Number(electron.split('.')[0]) >= 21
+}
+
+/** How a SharedMemory reaches its mapping: through a Buffer, or by copying. */
+type Access = { mode: 'zero-copy'; mapped: ArrayBuffer; buffer: Buffer; ints: Int32Array } | { mode: 'copy'; region: MappedRegion }
+
 interface Setup {
   name: string | undefined
   path: string | undefined
@@ -107,18 +130,40 @@ export class SharedMemory implements Disposable {
   readonly readOnly: boolean
   readonly #path: string | undefined
   readonly #owner: FdOwner
-  #mapped: ArrayBuffer | undefined
-  readonly #buffer: Buffer
+  #access: Access | undefined
   #unlinked = false
 
-  private constructor(setup: Setup, size: number, mapped: ArrayBuffer) {
+  /**
+   * Whether `buffer` is available in this runtime. False where external
+   * ArrayBuffers are refused (Electron 21 and later, or
+   * POSIX_SHM_NO_EXTERNAL_BUFFERS=1): then every SharedMemory works by
+   * copying, through read(), readInto(), write() and the atomic*() methods.
+   */
+  static zeroCopy: boolean = native.externalBuffersAllowed() && !runtimeRefusesExternalBuffers()
+
+  private constructor(setup: Setup, size: number, access: Access) {
     this.name = setup.name
     this.#path = setup.path
     this.#owner = setup.owner
     this.readOnly = setup.readOnly
     this.size = size
-    this.#mapped = mapped
-    this.#buffer = Buffer.from(mapped)
+    this.#access = access
+  }
+
+  /** Maps `size` bytes of `fd` in the mode this runtime allows. */
+  static #mapAccess(size: number, readOnly: boolean, fd: number): Access {
+    const protections = readOnly ? constants.PROT_READ : constants.PROT_READ | constants.PROT_WRITE
+    if (SharedMemory.zeroCopy) {
+      try {
+        const mapped = mmap(size, protections, fd, 0)
+        return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped), ints: new Int32Array(mapped, 0, Math.floor(size / 4)) }
+      } catch (error) {
+        if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
+        // A runtime we did not recognize refuses them: copy from now on.
+        SharedMemory.zeroCopy = false
+      }
+    }
+    return { mode: 'copy', region: callNative(() => native.MappedRegion.map(size, protections, fd, 0)) }
   }
 
   /** Sizes and maps; on any failure closes the descriptor and unlinks what this call created. */
@@ -135,8 +180,7 @@ export class SharedMemory implements Disposable {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
       }
-      const mapped = mmap(size, setup.readOnly ? ['read'] : ['read', 'write'], fd, 0)
-      return new SharedMemory(setup, size, mapped)
+      return new SharedMemory(setup, size, SharedMemory.#mapAccess(size, setup.readOnly, fd))
     } catch (error) {
       try {
         setup.owner.close()
@@ -251,21 +295,156 @@ export class SharedMemory implements Disposable {
    * writing through it ends the process (SIGSEGV): only read.
    */
   get buffer(): Buffer {
-    if (this.#mapped === undefined) throw closedError()
-    return this.#buffer
+    const access = this.#open()
+    if (access.mode === 'copy') throw copyModeError()
+    return access.buffer
   }
 
   get closed(): boolean {
-    return this.#mapped === undefined
+    return this.#access === undefined
   }
 
   /** Unmaps (the buffer and every view on it become empty) and closes the descriptor. A second call does nothing. */
   close(): void {
-    const mapped = this.#mapped
-    if (mapped === undefined) return
-    this.#mapped = undefined
-    munmap(mapped)
+    const access = this.#access
+    if (access === undefined) return
+    this.#access = undefined
+    if (access.mode === 'zero-copy') munmap(access.mapped)
+    else access.region.close()
     this.#owner.close()
+  }
+
+  #open(): Access {
+    if (this.#access === undefined) throw closedError()
+    return this.#access
+  }
+
+  /** Checks that `length` bytes from `byteOffset` lie inside the mapping. */
+  #range(byteOffset: unknown, length: number): number {
+    const offset = validateInteger(byteOffset, 'byteOffset', 0, this.size)
+    if (offset + length > this.size) {
+      throw outOfRange('byteOffset', `such that ${length} bytes fit in the mapping (${this.size} bytes)`, offset)
+    }
+    return offset
+  }
+
+  /** Checks a word's byte offset: a multiple of 4, inside the mapping. */
+  #word(byteOffset: unknown, writing: boolean): number {
+    const offset = this.#range(byteOffset, 4)
+    if (offset % 4 !== 0) throw outOfRange('byteOffset', 'a multiple of 4', offset)
+    if (writing && this.readOnly) throw readOnlyError()
+    return offset
+  }
+
+  /** A copy of `length` bytes from `byteOffset`. Works in every runtime. */
+  read(byteOffset: number, length: number): Buffer {
+    const access = this.#open()
+    validateInteger(length, 'length', 0, this.size)
+    const offset = this.#range(byteOffset, length)
+    if (access.mode === 'copy') return callNative(() => access.region.read(offset, length))
+    return Buffer.from(access.buffer.subarray(offset, offset + length))
+  }
+
+  /** Copies from `byteOffset` into all of `target`; returns the number of bytes. */
+  readInto(target: ArrayBufferView, byteOffset: number): number {
+    const access = this.#open()
+    if (!ArrayBuffer.isView(target)) throw invalidType('target', 'an ArrayBufferView', target)
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength)
+    const offset = this.#range(byteOffset, bytes.length)
+    if (access.mode === 'copy') return callNative(() => access.region.readInto(bytes, offset))
+    bytes.set(access.buffer.subarray(offset, offset + bytes.length))
+    return bytes.length
+  }
+
+  /** Copies `source` (a string as UTF-8) to `byteOffset`; returns the number of bytes. */
+  write(source: ArrayBufferView | string, byteOffset: number): number {
+    const access = this.#open()
+    let bytes: Uint8Array
+    if (typeof source === 'string') bytes = Buffer.from(source, 'utf8')
+    else if (ArrayBuffer.isView(source)) bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+    else throw invalidType('source', 'an ArrayBufferView or a string', source)
+    const offset = this.#range(byteOffset, bytes.length)
+    if (this.readOnly) throw readOnlyError()
+    if (access.mode === 'copy') return callNative(() => access.region.write(bytes, offset))
+    access.buffer.set(bytes, offset)
+    return bytes.length
+  }
+
+  /** The Int32 at `byteOffset` (a multiple of 4), read atomically (sequentially consistent). */
+  atomicLoad(byteOffset: number): number {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, false)
+    if (access.mode === 'copy') return callNative(() => access.region.atomicLoad(offset))
+    return Atomics.load(access.ints, offset / 4)
+  }
+
+  /** Stores `value` (as an Int32) atomically; returns the stored value. */
+  atomicStore(byteOffset: number, value: number): number {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, true)
+    const int = validateWaitValue(value)
+    if (access.mode === 'copy') return callNative(() => access.region.atomicStore(offset, int))
+    return Atomics.store(access.ints, offset / 4, int)
+  }
+
+  /** Adds `delta` atomically (wrapping, as Atomics.add); returns the old value. */
+  atomicAdd(byteOffset: number, delta: number): number {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, true)
+    const int = validateWaitValue(delta)
+    if (access.mode === 'copy') return callNative(() => access.region.atomicAdd(offset, int))
+    return Atomics.add(access.ints, offset / 4, int)
+  }
+
+  /** Stores `replacement` if the Int32 holds `expected`; returns the old value. */
+  atomicCompareExchange(byteOffset: number, expected: number, replacement: number): number {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, true)
+    const from = validateWaitValue(expected)
+    const to = validateWaitValue(replacement)
+    if (access.mode === 'copy') return callNative(() => access.region.atomicCompareExchange(offset, from, to))
+    return Atomics.compareExchange(access.ints, offset / 4, from, to)
+  }
+
+  /** As the module's `wait`, on the Int32 at `byteOffset`. Blocks the thread. */
+  wait(byteOffset: number, value: number, timeoutMs?: number): WaitResult {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, false)
+    const expected = validateWaitValue(value)
+    const timeout = validateTimeout(timeoutMs)
+    const code =
+      access.mode === 'copy'
+        ? callNative(() => access.region.wait(offset, expected, timeout))
+        : callNative(() => native.waitInBuffer(access.mapped, offset, expected, timeout))
+    return waitResult(code)
+  }
+
+  /** As the module's `waitAsync`, on the Int32 at `byteOffset`. */
+  waitAsync(byteOffset: number, value: number, timeoutMs?: number, options?: WaitAsyncOptions): Promise<WaitResult> {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, false)
+    const expected = validateWaitValue(value)
+    const timeout = validateTimeout(timeoutMs)
+    if (timeout <= 0) {
+      return Promise.resolve(this.atomicLoad(offset) === expected ? 'timed-out' : 'not-equal')
+    }
+    return settleWait(
+      (settle) =>
+        access.mode === 'copy'
+          ? callNative(() => access.region.waitAsync(offset, expected, timeout, settle))
+          : callNative(() => native.waitInBufferAsync(access.mapped, offset, expected, timeout, settle)),
+      options?.signal,
+    )
+  }
+
+  /** As the module's `notify`, on the Int32 at `byteOffset`. */
+  notify(byteOffset: number, count?: number): number {
+    const access = this.#open()
+    const offset = this.#word(byteOffset, false)
+    const howMany = validateCount(count)
+    return access.mode === 'copy'
+      ? callNative(() => access.region.notify(offset, howMany))
+      : callNative(() => native.notifyInBuffer(access.mapped, offset, howMany))
   }
 
   /**

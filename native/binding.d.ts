@@ -24,6 +24,28 @@ export declare class FdOwner {
   close(): void
 }
 
+export declare class MappedRegion {
+  /** Maps like `mmap`, with the same checks, for copy-mode access. */
+  static map(length: number, protections: number, fd: number, offset: number): MappedRegion
+  /** A copy of `length` bytes from `byteOffset`. */
+  read(byteOffset: number, length: number): Buffer
+  /** Copies from `byteOffset` into all of `target`; returns the byte count. */
+  readInto(target: Uint8Array, byteOffset: number): number
+  /** Copies all of `source` to `byteOffset`; returns the byte count. */
+  write(source: Uint8Array, byteOffset: number): number
+  atomicLoad(byteOffset: number): number
+  atomicStore(byteOffset: number, value: number): number
+  /** Adds `delta` (wrapping, as Atomics.add); returns the old value. */
+  atomicAdd(byteOffset: number, delta: number): number
+  /** Stores `replacement` if the word holds `expected`; returns the old value. */
+  atomicCompareExchange(byteOffset: number, expected: number, replacement: number): number
+  wait(byteOffset: number, value: number, timeoutMs: number): number
+  waitAsync(byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait
+  notify(byteOffset: number, count: number): number
+  /** Unmaps (once no pending wait holds the mapping); later calls do nothing. */
+  close(): void
+}
+
 /** A `waitAsync` in progress, for cancelling it. */
 export declare class PendingWait {
   /**
@@ -132,4 +154,4 @@ export declare function shmUnlinkNamed(name: string): void
 export declare function waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
 
 /** Starts waiting on a thread of our own; `settle` gets the result code. */
-export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): Started
+export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.FdOwner = nativeBinding.FdOwner
+module.exports.MappedRegion = nativeBinding.MappedRegion
 module.exports.PendingWait = nativeBinding.PendingWait
 module.exports.externalBuffersAllowed = nativeBinding.externalBuffersAllowed
 module.exports.liveMappingCount = nativeBinding.liveMappingCount

@@ -21,6 +21,7 @@ mod fd;
 mod mapping;
 mod mmap;
 mod owner;
+mod region;
 mod registry;
 mod shm;
 mod wait;

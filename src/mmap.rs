@@ -27,7 +27,16 @@ pub fn external_buffers_allowed() -> bool {
 
 /// Maps `length` bytes of `fd` from `offset` with `protections`, refusing a
 /// range past the object's current end (which would raise SIGBUS on touch).
-fn map(env: &Env, length: f64, protections: f64, fd: f64, offset: f64) -> Outcome<sys::napi_value> {
+/// Checks the arguments and maps `length` bytes of `fd` from `offset`,
+/// refusing a range past the object's current end (which would raise
+/// SIGBUS on touch). Shared by `mmap` and copy-mode regions.
+pub fn checked_mapping(
+  length: f64,
+  protections: f64,
+  fd: f64,
+  offset: f64,
+  zero_copy: bool,
+) -> Outcome<Mapping> {
   let length = args::byte_count(length, "length")?;
   let length = NonZeroUsize::new(length as usize).ok_or_else(|| {
     Failure::OutOfRange(
@@ -52,13 +61,16 @@ fn map(env: &Env, length: f64, protections: f64, fd: f64, offset: f64) -> Outcom
     )));
   }
   // Refused before mapping, not after: nothing to undo.
-  if !external::allowed() {
+  if zero_copy && !external::allowed() {
     return Err(Failure::NoExternalBuffers);
   }
-  let mapping = with_fd(fd, |fd| {
+  with_fd(fd, |fd| {
     Mapping::map_shared(fd, length, protections, offset as i64)
-  })?;
-  external::hand_out(env, mapping)
+  })
+}
+
+fn map(env: &Env, length: f64, protections: f64, fd: f64, offset: f64) -> Outcome<sys::napi_value> {
+  external::hand_out(env, checked_mapping(length, protections, fd, offset, true)?)
 }
 
 #[napi(ts_return_type = "ArrayBuffer")]

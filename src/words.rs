@@ -27,6 +27,7 @@ use crate::wait::{self, pool, Waited};
 pub struct Word {
   mapping: Arc<Mapping>,
   offset: usize,
+  needed: ProtFlags,
 }
 
 impl Word {
@@ -38,14 +39,19 @@ impl Word {
         if mapping.protections().contains(needed) { "" } else { ", and the mapping must allow reading" },
       )));
     }
-    Ok(Word { mapping, offset })
+    Ok(Word {
+      mapping,
+      offset,
+      needed,
+    })
   }
 
-  fn get(&self, needed: ProtFlags) -> &std::sync::atomic::AtomicU32 {
-    // `new` checked offset, alignment and protections on this mapping.
+  pub fn atomic(&self) -> &std::sync::atomic::AtomicU32 {
+    // `new` checked this offset, alignment and access on this mapping,
+    // which never changes, so this cannot fail.
     self
       .mapping
-      .word(self.offset, needed)
+      .word(self.offset, self.needed)
       .expect("checked in Word::new")
   }
 }
@@ -99,15 +105,11 @@ pub fn count(count: f64) -> u32 {
 }
 
 pub fn wait_on(word: &Word, value: i32, timeout_ms: f64) -> Waited {
-  wait::wait(
-    word.get(ProtFlags::PROT_READ),
-    value as u32,
-    timeout(timeout_ms),
-  )
+  wait::wait(word.atomic(), value as u32, timeout(timeout_ms))
 }
 
 pub fn notify_on(word: &Word, how_many: f64) -> u32 {
-  wait::notify(word.get(ProtFlags::PROT_READ), count(how_many))
+  wait::notify(word.atomic(), count(how_many))
 }
 
 /// Called with the wait's result code (0 ok, 1 not-equal, 2 timed-out) on
@@ -140,19 +142,14 @@ pub type Started = Either<u32, PendingWait>;
 pub fn wait_async_on(word: Word, value: i32, timeout_ms: f64, settle: Settle) -> Outcome<Started> {
   let start = Instant::now();
   let limit = timeout(timeout_ms);
-  if let Some(waited) = wait::spin(word.get(ProtFlags::PROT_READ), value as u32, limit) {
+  if let Some(waited) = wait::spin(word.atomic(), value as u32, limit) {
     return Ok(Either::A(waited as u32));
   }
   let deadline = limit.map(|t| start + t);
   let cancelled = Arc::new(AtomicBool::new(false));
   let flag = Arc::clone(&cancelled);
   pool::run(Box::new(move |mark_idle: &dyn Fn()| {
-    let waited = wait::sleep(
-      word.get(ProtFlags::PROT_READ),
-      value as u32,
-      deadline,
-      Some(&flag),
-    );
+    let waited = wait::sleep(word.atomic(), value as u32, deadline, Some(&flag));
     drop(word); // the mapping may unmap now
     mark_idle();
     if waited != Waited::Cancelled {
@@ -195,7 +192,8 @@ pub fn notify_in_buffer(
 
 /// Starts waiting on a thread of our own; `settle` gets the result code.
 #[napi(
-  ts_args_type = "buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void"
+  ts_args_type = "buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void",
+  ts_return_type = "number | PendingWait"
 )]
 pub fn wait_in_buffer_async(
   env: &Env,

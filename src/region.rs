@@ -1,0 +1,255 @@
+//! `MappedRegion`: a mapping reached by copying instead of through an
+//! ArrayBuffer, for runtimes that refuse external ArrayBuffers (Electron 21
+//! and later). The facade's `SharedMemory` uses it in that mode; its
+//! methods copy bytes in and out, do Int32 atomics, and wait and notify.
+//! The mapping comes from the same checked `mmap` as the zero-copy path.
+
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{BufferSlice, Unknown};
+use napi::{sys, Env, JsValue};
+use napi_derive::napi;
+use nix::sys::mman::ProtFlags;
+
+use crate::args;
+use crate::errors::{report, Failure, Outcome};
+use crate::external::check;
+use crate::mapping::Mapping;
+use crate::mmap::{checked_mapping, is_kind};
+use crate::words::{self, Settle, Started, Word};
+
+#[napi]
+pub struct MappedRegion {
+  mapping: Option<Arc<Mapping>>,
+}
+
+fn closed() -> Failure {
+  Failure::InvalidValue("The region is closed".into())
+}
+
+/// The bytes of a Uint8Array as a raw range (no Rust reference is made to
+/// memory that other processes may be writing).
+fn bytes_of(env: &Env, value: sys::napi_value, argument: &str) -> Outcome<(*mut u8, usize)> {
+  let refused = || Failure::InvalidValue(format!("The argument '{argument}' must be a Uint8Array"));
+  if !is_kind(
+    env.raw(),
+    value,
+    sys::napi_is_typedarray,
+    "napi_is_typedarray",
+  )? {
+    return Err(refused());
+  }
+  let mut kind = 0;
+  let mut length = 0usize;
+  let mut data = ptr::null_mut();
+  // SAFETY: `value` is a typed array handle valid for this call; the
+  // out-pointers are live locals, null for the fields we skip.
+  let status = unsafe {
+    sys::napi_get_typedarray_info(
+      env.raw(),
+      value,
+      &mut kind,
+      &mut length,
+      &mut data,
+      ptr::null_mut(),
+      ptr::null_mut(),
+    )
+  };
+  check(status, "napi_get_typedarray_info")?;
+  if kind != sys::TypedarrayType::uint8_array {
+    return Err(refused());
+  }
+  Ok((data.cast::<u8>(), length))
+}
+
+impl MappedRegion {
+  fn mapping(&self) -> Outcome<&Arc<Mapping>> {
+    self.mapping.as_ref().ok_or_else(closed)
+  }
+
+  /// The address of `offset .. offset + length`, if it lies inside the
+  /// mapping and the mapping allows `needed`.
+  fn range(&self, offset: f64, length: usize, needed: ProtFlags) -> Outcome<*mut u8> {
+    let mapping = self.mapping()?;
+    let offset = args::byte_count(offset, "byteOffset")? as usize;
+    let fits = offset
+      .checked_add(length)
+      .is_some_and(|end| end <= mapping.length());
+    if !fits {
+      return Err(Failure::OutOfRange(format!(
+        "The value of \"byteOffset\" is out of range. {length} bytes from {offset} do not fit in the mapping ({} bytes)",
+        mapping.length()
+      )));
+    }
+    if !mapping.protections().contains(needed) {
+      return Err(Failure::InvalidValue(format!(
+        "The mapping does not allow {needed:?}"
+      )));
+    }
+    // SAFETY: `offset + length <= mapping.length()`, so the pointer stays
+    // inside (or one past the end of) the mapping.
+    Ok(unsafe { mapping.address().as_ptr().cast::<u8>().add(offset) })
+  }
+
+  fn word(&self, offset: f64, needed: ProtFlags) -> Outcome<Word> {
+    let offset = args::byte_count(offset, "byteOffset")? as usize;
+    Word::new(Arc::clone(self.mapping()?), offset, needed)
+  }
+}
+
+#[napi]
+impl MappedRegion {
+  /// Maps like `mmap`, with the same checks, for copy-mode access.
+  #[napi(factory)]
+  pub fn map(
+    env: Env,
+    length: f64,
+    protections: f64,
+    fd: f64,
+    offset: f64,
+  ) -> napi::Result<MappedRegion> {
+    let mapping = report(
+      &env,
+      checked_mapping(length, protections, fd, offset, false),
+    )?;
+    Ok(MappedRegion {
+      mapping: Some(Arc::new(mapping)),
+    })
+  }
+
+  /// A copy of `length` bytes from `byteOffset`.
+  #[napi]
+  pub fn read<'env>(
+    &self,
+    env: &'env Env,
+    byte_offset: f64,
+    length: f64,
+  ) -> napi::Result<BufferSlice<'env>> {
+    let outcome = args::byte_count(length, "length").and_then(|length| {
+      let length = length as usize;
+      let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
+      let mut copy = vec![0u8; length];
+      // SAFETY: `from .. from + length` is inside the readable mapping;
+      // `copy` is a fresh buffer of that length. Other processes may write
+      // the source meanwhile: the copy may then mix old and new bytes, as
+      // any unsynchronized read of shared memory may; no Rust reference to
+      // the shared bytes is ever made.
+      unsafe { ptr::copy_nonoverlapping(from, copy.as_mut_ptr(), length) };
+      Ok(copy)
+    });
+    let copy = report(env, outcome)?;
+    BufferSlice::copy_from(env, copy)
+  }
+
+  /// Copies from `byteOffset` into all of `target`; returns the byte count.
+  #[napi(ts_args_type = "target: Uint8Array, byteOffset: number")]
+  pub fn read_into(&self, env: &Env, target: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
+    let outcome = bytes_of(env, target.raw(), "target").and_then(|(to, length)| {
+      let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
+      // SAFETY: both ranges are `length` bytes of live memory (the target
+      // is a typed array JavaScript cannot touch during this call); they
+      // may overlap if the target is a view of this same mapping, which
+      // `ptr::copy` allows.
+      unsafe { ptr::copy(from, to, length) };
+      Ok(length as u32)
+    });
+    report(env, outcome)
+  }
+
+  /// Copies all of `source` to `byteOffset`; returns the byte count.
+  #[napi(ts_args_type = "source: Uint8Array, byteOffset: number")]
+  pub fn write(&self, env: &Env, source: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
+    let outcome = bytes_of(env, source.raw(), "source").and_then(|(from, length)| {
+      let to = self.range(byte_offset, length, ProtFlags::PROT_WRITE)?;
+      // SAFETY: as for `read_into`, in the other direction, into the
+      // writable mapping.
+      unsafe { ptr::copy(from, to, length) };
+      Ok(length as u32)
+    });
+    report(env, outcome)
+  }
+
+  #[napi]
+  pub fn atomic_load(&self, env: &Env, byte_offset: f64) -> napi::Result<i32> {
+    let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
+    Ok(word.atomic().load(Ordering::SeqCst) as i32)
+  }
+
+  #[napi]
+  pub fn atomic_store(&self, env: &Env, byte_offset: f64, value: i32) -> napi::Result<i32> {
+    let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    let word = report(env, self.word(byte_offset, needed))?;
+    word.atomic().store(value as u32, Ordering::SeqCst);
+    Ok(value)
+  }
+
+  /// Adds `delta` (wrapping, as Atomics.add); returns the old value.
+  #[napi]
+  pub fn atomic_add(&self, env: &Env, byte_offset: f64, delta: i32) -> napi::Result<i32> {
+    let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    let word = report(env, self.word(byte_offset, needed))?;
+    Ok(word.atomic().fetch_add(delta as u32, Ordering::SeqCst) as i32)
+  }
+
+  /// Stores `replacement` if the word holds `expected`; returns the old value.
+  #[napi]
+  pub fn atomic_compare_exchange(
+    &self,
+    env: &Env,
+    byte_offset: f64,
+    expected: i32,
+    replacement: i32,
+  ) -> napi::Result<i32> {
+    let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    let word = report(env, self.word(byte_offset, needed))?;
+    let result = word.atomic().compare_exchange(
+      expected as u32,
+      replacement as u32,
+      Ordering::SeqCst,
+      Ordering::SeqCst,
+    );
+    Ok(result.unwrap_or_else(|old| old) as i32)
+  }
+
+  #[napi]
+  pub fn wait(
+    &self,
+    env: &Env,
+    byte_offset: f64,
+    value: i32,
+    timeout_ms: f64,
+  ) -> napi::Result<u32> {
+    let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
+    Ok(words::wait_on(&word, value, timeout_ms) as u32)
+  }
+
+  #[napi(
+    ts_args_type = "byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void",
+    ts_return_type = "number | PendingWait"
+  )]
+  pub fn wait_async(
+    &self,
+    env: &Env,
+    byte_offset: f64,
+    value: i32,
+    timeout_ms: f64,
+    settle: Settle,
+  ) -> napi::Result<Started> {
+    let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
+    report(env, words::wait_async_on(word, value, timeout_ms, settle))
+  }
+
+  #[napi]
+  pub fn notify(&self, env: &Env, byte_offset: f64, count: f64) -> napi::Result<u32> {
+    let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
+    Ok(words::notify_on(&word, count))
+  }
+
+  /// Unmaps (once no pending wait holds the mapping); later calls do nothing.
+  #[napi]
+  pub fn close(&mut self) {
+    self.mapping = None;
+  }
+}
