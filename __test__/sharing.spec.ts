@@ -191,11 +191,14 @@ namespaceTest('a full /dev/shm: create with allocate fails with ENOSPC and the p
     const { SharedMemory } = require('posix-shm')
     const fs = require('fs')
     const result = {}
+    const fds = fs.readdirSync('/proc/self/fd').length
     try { SharedMemory.create('too-big', 4 << 20, { allocate: true }); result.big = 'created' } catch (e) { result.big = e.code }
+    // The name this create made is unlinked again, and its descriptor closed.
     result.leftAfterFailure = fs.readdirSync('/dev/shm')
+    result.fdsLeaked = fs.readdirSync('/proc/self/fd').length - fds
     const fits = SharedMemory.create('fits', 512 << 10, { allocate: true })
-    fits.buffer.fill(0xab)
-    result.fits = fits.buffer.every((b) => b === 0xab)
+    fits.write(Buffer.alloc(512 << 10, 0xab), 0)
+    result.fits = fits.read(0, 512 << 10).every((b) => b === 0xab)
     fits.unlink()
     fits.close()
     console.log(JSON.stringify(result))
@@ -205,7 +208,7 @@ namespaceTest('a full /dev/shm: create with allocate fails with ENOSPC and the p
     ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "$0" -e "$1"', process.execPath, script],
     { cwd: ROOT, encoding: 'utf8' },
   )
-  t.deepEqual(JSON.parse(out), { big: 'ENOSPC', leftAfterFailure: [], fits: true })
+  t.deepEqual(JSON.parse(out), { big: 'ENOSPC', leftAfterFailure: [], fdsLeaked: 0, fits: true })
 })
 
 test.serial('a writer killed half way: every byte it wrote is still there for the reader', async (t) => {
