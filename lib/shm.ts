@@ -28,19 +28,8 @@ export interface OpenOptions {
   permissions?: readonly Permission[] | number
 }
 
-/** What `fstat` reports about a shared memory object; times in milliseconds since the epoch, as `fs.Stats`. */
-export interface ShmStats {
-  size: number
-  mode: number
-  uid: number
-  gid: number
-  ino: number
-  dev: number
-  nlink: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
-}
+/** What `fstat` reports about a shared memory object (the native side's type): times in milliseconds since the epoch, as `fs.Stats`. */
+export type ShmStats = import('../native/binding.js').ShmStats
 
 const DEFAULT_OPEN_FLAGS: readonly OpenFlag[] = ['read-write']
 const DEFAULT_PERMISSIONS = 0o600

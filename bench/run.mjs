@@ -1,0 +1,217 @@
+// npm run bench: every implementation measured in the same run, rows
+// interleaved, several repetitions, each one a fresh process; prints
+// medians with min-max and ratios, writes bench/results.json and the chart
+// bench/chart.svg, and with --update-readme rewrites the README's
+// Performance section from these numbers.
+//
+//   npm run bench                    full sizes, 5 repetitions
+//   npm run bench -- --short         small sizes, 1 repetition (what .ci/run does)
+//   npm run bench -- --update-readme
+//   npm run bench -- --peers         not done yet: says so and runs without them
+//   node bench/run.mjs --render-only --update-readme
+//                                    re-renders from bench/results.json, measuring nothing
+
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const bench = dirname(fileURLToPath(import.meta.url))
+const root = join(bench, '..')
+const args = new Set(process.argv.slice(2))
+const short = args.has('--short')
+const repetitions = short ? 1 : 5
+const MiB = 1 << 20
+
+if (args.has('--peers')) {
+  console.log('--peers: the npm peers (shm-typed-array, mmap-io, shmmap) are not wired in yet; running without them.\n')
+}
+
+// The C reference programs, compiled now with the system compiler.
+const build = mkdtempSync(join(tmpdir(), 'posix-shm-bench-'))
+process.on('exit', () => rmSync(build, { recursive: true, force: true }))
+const c = {}
+for (const program of ['lifecycle', 'pingpong']) {
+  c[program] = join(build, program)
+  execFileSync('cc', ['-O2', '-o', c[program], join(bench, 'c', `${program}.c`)])
+}
+
+const sizes = short
+  ? { cycles: 2000, bulk: 16 * MiB, stream: 64 * MiB, region: 8 * MiB, rounds: 2000, scale: [1000, 2000, 4000] }
+  : { cycles: 20000, bulk: 256 * MiB, stream: 1024 * MiB, region: 64 * MiB, rounds: 50000, scale: [1000, 10000, 100000] }
+
+function node(workload, impl, size, env = {}) {
+  const out = execFileSync(process.execPath, [join(bench, 'workloads.mjs'), workload, impl, String(size)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(out.trim().split('\n').pop())
+}
+
+function native(program, ...programArgs) {
+  return JSON.parse(execFileSync(c[program], programArgs.map(String), { encoding: 'utf8' }))
+}
+
+/** Each row: how to measure it once. Rows of a group are measured interleaved. */
+const groups = [
+  {
+    title: `Lifecycle: exclusive create, ftruncate 4096, map, touch, unmap, close, unlink (µs per cycle, ${sizes.cycles} cycles)`,
+    unit: 'µs',
+    lowerIsBetter: true,
+    reference: 'C',
+    rows: {
+      C: () => native('lifecycle', sizes.cycles).usPerCycle,
+      'posix-shm low-level': () => node('lifecycle', 'low-level', sizes.cycles).usPerCycle,
+      'posix-shm SharedMemory': () => node('lifecycle', 'SharedMemory', sizes.cycles).usPerCycle,
+      'fs on /dev/shm (no mapping)': () => node('lifecycle', 'fs on /dev/shm', sizes.cycles).usPerCycle,
+    },
+  },
+  {
+    title: `Bulk: fill a ${sizes.bulk / MiB} MiB object from JS (GB/s)`,
+    unit: 'GB/s',
+    reference: 'fs on /dev/shm (write/read)',
+    rows: {
+      'posix-shm low-level': () => node('bulk', 'low-level', sizes.bulk).writeGBs,
+      'posix-shm SharedMemory': () => node('bulk', 'SharedMemory', sizes.bulk).writeGBs,
+      'fs on /dev/shm (write/read)': () => node('bulk', 'fs on /dev/shm', sizes.bulk).writeGBs,
+    },
+  },
+  {
+    title: `Bulk: read the ${sizes.bulk / MiB} MiB back (GB/s)`,
+    unit: 'GB/s',
+    reference: 'fs on /dev/shm (write/read)',
+    rows: {
+      'posix-shm low-level': () => node('bulk', 'low-level', sizes.bulk).readGBs,
+      'posix-shm SharedMemory': () => node('bulk', 'SharedMemory', sizes.bulk).readGBs,
+      'fs on /dev/shm (write/read)': () => node('bulk', 'fs on /dev/shm', sizes.bulk).readGBs,
+    },
+  },
+  {
+    title: `Cross-process: ${sizes.stream / MiB} MiB to a child through a ${sizes.region / MiB} MiB region, every round checked (GB/s)`,
+    unit: 'GB/s',
+    reference: 'child_process IPC (advanced)',
+    rows: {
+      'posix-shm SharedMemory': () => node('stream', 'posix-shm', sizes.stream, { REGION: sizes.region }).GBs,
+      'child_process IPC (advanced)': () => node('stream', 'IPC', sizes.stream, { REGION: sizes.region }).GBs,
+      'Unix-domain socket': () => node('stream', 'Unix socket', sizes.stream, { REGION: sizes.region }).GBs,
+    },
+  },
+  {
+    title: `Latency: ping-pong round trip between two processes (µs, ${sizes.rounds} rounds)`,
+    unit: 'µs',
+    lowerIsBetter: true,
+    reference: 'child_process IPC',
+    rows: {
+      'posix-shm wait/notify': () => node('latency', 'posix-shm wait', sizes.rounds).usPerRoundTrip,
+      'posix-shm waitAsync/notify': () => node('latency', 'posix-shm waitAsync', sizes.rounds).usPerRoundTrip,
+      'child_process IPC': () => node('latency', 'IPC', sizes.rounds).usPerRoundTrip,
+      'Unix-domain socket': () => node('latency', 'Unix socket', sizes.rounds).usPerRoundTrip,
+      'C, futex only': () => native('pingpong', sizes.rounds, 0).usPerRoundTrip,
+      'C, spin 50 µs then futex': () => native('pingpong', sizes.rounds, 50).usPerRoundTrip,
+    },
+  },
+]
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+const fmt = (value) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2))
+
+const previous = args.has('--render-only') ? JSON.parse(readFileSync(join(bench, 'results.json'), 'utf8')) : undefined
+const results = previous?.results ?? []
+for (const group of previous ? [] : groups) {
+  const samples = Object.fromEntries(Object.keys(group.rows).map((name) => [name, []]))
+  for (let rep = 0; rep < repetitions; rep++) {
+    // Interleaved, and in a rotated order each repetition.
+    const names = Object.keys(group.rows)
+    const order = names.map((_, i) => names[(i + rep) % names.length])
+    for (const name of order) samples[name].push(group.rows[name]())
+  }
+  const rows = Object.entries(samples).map(([name, values]) => ({
+    name,
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+  }))
+  const reference = rows.find((r) => r.name === group.reference)
+  for (const row of rows) row.ratio = row.median / reference.median
+  results.push({ title: group.title, unit: group.unit, reference: group.reference, lowerIsBetter: !!group.lowerIsBetter, rows })
+}
+
+// Scale: the cost per cycle as objects accumulate, and what stays behind.
+const scale = previous?.scale ?? {}
+for (const impl of previous ? [] : ['low-level', 'SharedMemory']) scale[impl] = node('scale', impl, sizes.scale.join(',')).rows
+
+const machine = previous?.machine ?? `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Linux ${process.arch}, Node ${process.version}`
+const table = []
+for (const group of results) {
+  table.push(`**${group.title}**`, '')
+  table.push(`| implementation | median | min - max | × ${group.reference} |`)
+  table.push('| --- | ---: | ---: | ---: |')
+  for (const row of group.rows) {
+    table.push(`| ${row.name} | ${fmt(row.median)} ${group.unit} | ${fmt(row.min)} - ${fmt(row.max)} | ${row.ratio.toFixed(2)} |`)
+  }
+  table.push('')
+}
+table.push('**Scale: µs per cycle over the last 1,000 cycles before each mark, shm mappings still live, resident memory**', '')
+table.push('| implementation | objects made | µs per cycle | live mappings | RSS MiB |')
+table.push('| --- | ---: | ---: | ---: | ---: |')
+for (const [impl, rows] of Object.entries(scale)) {
+  for (const row of rows) table.push(`| posix-shm ${impl} | ${row.objects} | ${fmt(row.usPerCycle)} | ${row.mappings} | ${row.rssMiB.toFixed(0)} |`)
+}
+const output = table.join('\n')
+const runs = previous?.repetitions ?? repetitions
+console.log(`${machine}; ${runs} repetition(s), each a fresh process${short ? ' (short mode)' : ''}\n`)
+console.log(output)
+
+if (!previous) writeFileSync(join(bench, 'results.json'), `${JSON.stringify({ machine, repetitions, short, results, scale }, null, 2)}\n`)
+writeFileSync(join(bench, 'chart.svg'), chart(results))
+console.log('\nwrote bench/results.json and bench/chart.svg')
+
+if (args.has('--update-readme')) {
+  const readmePath = join(root, 'README.md')
+  const readme = readFileSync(readmePath, 'utf8')
+  const begin = '<!-- bench:begin -->'
+  const end = '<!-- bench:end -->'
+  const section = `${begin}\nMeasured by \`npm run bench\` on ${machine}; ${runs} repetitions, each a fresh process, medians.\n\n![benchmark chart](bench/chart.svg)\n\n${output}\n${end}`
+  const start = readme.indexOf(begin)
+  const stop = readme.indexOf(end)
+  if (start < 0 || stop < 0) throw new Error('README.md has no bench markers')
+  writeFileSync(readmePath, readme.slice(0, start) + section + readme.slice(stop + end.length))
+  console.log('updated the Performance section of README.md')
+}
+
+/** Horizontal bars per workload, one colour per implementation, each group scaled to its own maximum. */
+function chart(groups) {
+  const palette = ['#2563eb', '#16a34a', '#f59e0b', '#dc2626', '#7c3aed', '#0891b2']
+  const colour = new Map()
+  const width = 860
+  const label = 280
+  const bar = 18
+  let y = 30
+  const parts = []
+  for (const group of groups) {
+    parts.push(`<text x="10" y="${y}" font-weight="bold">${escape(group.title)}${group.lowerIsBetter ? ' (lower is better)' : ''}</text>`)
+    y += 10
+    const max = Math.max(...group.rows.map((r) => r.median))
+    for (const row of group.rows) {
+      if (!colour.has(row.name)) colour.set(row.name, palette[colour.size % palette.length])
+      const w = Math.max(1, ((width - label - 90) * row.median) / max)
+      parts.push(`<text x="10" y="${y + 13}">${escape(row.name)}</text>`)
+      parts.push(`<rect x="${label}" y="${y}" width="${w.toFixed(1)}" height="${bar - 4}" fill="${colour.get(row.name)}"/>`)
+      parts.push(`<text x="${label + w + 6}" y="${y + 13}">${fmt(row.median)} ${escape(group.unit)}</text>`)
+      y += bar
+    }
+    y += 22
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`
+}
+
+function escape(text) {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}

@@ -1,0 +1,286 @@
+// One measurement per process: `node bench/workloads.mjs WORKLOAD IMPL [SIZE]`
+// prints one JSON object. bench/run.mjs starts a fresh process for every
+// repetition of every row, so no row inherits another's heap or mappings.
+
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { closeSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpen, shmUnlink, wait, waitAsync } from 'posix-shm'
+
+const [workload, impl, sizeArg] = process.argv.slice(2)
+const size = Number(sizeArg)
+const here = fileURLToPath(import.meta.url)
+const now = () => Number(process.hrtime.bigint()) / 1e3 // microseconds
+const shmMappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(' /dev/shm/')).length
+const rssMiB = () => Number(readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
+const prefix = `psm_bench_${process.pid}_`
+const print = (result) => console.log(JSON.stringify(result))
+
+/** The cycle of issue #6: exclusive create, ftruncate 4096, map, touch one byte, unmap, close, unlink. */
+const cycles = {
+  'low-level': (i) => {
+    const name = prefix + i
+    const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
+    shmFtruncate(fd, 4096)
+    const mapped = mmap(4096, ['read', 'write'], fd)
+    new Uint8Array(mapped)[0] = 1
+    munmap(mapped)
+    shmClose(fd)
+    shmUnlink(name)
+  },
+  SharedMemory: (i) => {
+    const shm = SharedMemory.create(prefix + i, 4096)
+    shm.buffer[0] = 1
+    shm.close()
+    shm.unlink()
+  },
+  'fs on /dev/shm': (i) => {
+    // No mapping in fs: the nearest thing is a one-byte write and read.
+    const path = `/dev/shm/${prefix}${i}`
+    const fd = openSync(path, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_RDWR, 0o600)
+    ftruncateSync(fd, 4096)
+    writeSync(fd, Buffer.from([1]), 0, 1, 0)
+    readSync(fd, Buffer.alloc(1), 0, 1, 0)
+    closeSync(fd)
+    unlinkSync(path)
+  },
+}
+
+function lifecycle(count) {
+  const cycle = cycles[impl]
+  for (let i = 0; i < Math.min(1000, count); i++) cycle(`warm${i}`)
+  const start = now()
+  for (let i = 0; i < count; i++) cycle(i)
+  return { usPerCycle: (now() - start) / count }
+}
+
+function scale(counts) {
+  const cycle = cycles[impl]
+  const startMappings = shmMappings()
+  const rows = []
+  let made = 0
+  for (const target of counts) {
+    // Time the last 1,000 cycles before each mark, after `target` objects made.
+    while (made < target - 1000) cycle(made++)
+    const start = now()
+    while (made < target) cycle(made++)
+    rows.push({ objects: target, usPerCycle: (now() - start) / 1000, mappings: shmMappings() - startMappings, rssMiB: rssMiB() })
+  }
+  return { rows }
+}
+
+function bulk(bytes) {
+  let mapStart, mapped, release
+  if (impl === 'fs on /dev/shm') {
+    const path = `/dev/shm/${prefix}bulk`
+    const fd = openSync(path, fsConstants.O_CREAT | fsConstants.O_RDWR, 0o600)
+    ftruncateSync(fd, bytes)
+    const chunk = Buffer.alloc(1 << 20, 0xab)
+    let start = now()
+    for (let at = 0; at < bytes; at += chunk.length) writeSync(fd, chunk, 0, chunk.length, at)
+    const writeUs = now() - start
+    start = now()
+    let sum = 0
+    for (let at = 0; at < bytes; at += chunk.length) sum += readSync(fd, chunk, 0, chunk.length, at)
+    const readUs = now() - start
+    closeSync(fd)
+    unlinkSync(path)
+    return { mapMs: null, writeGBs: bytes / writeUs / 1e3, readGBs: sum / readUs / 1e3 }
+  }
+  mapStart = now()
+  if (impl === 'SharedMemory') {
+    const shm = SharedMemory.anonymous(bytes)
+    mapped = shm.buffer
+    release = () => shm.close()
+  } else {
+    const name = `${prefix}bulk`
+    const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
+    shmUnlink(name)
+    shmFtruncate(fd, bytes)
+    mapped = Buffer.from(mmap(bytes, ['read', 'write'], fd))
+    release = () => {
+      munmap(mapped)
+      shmClose(fd)
+    }
+  }
+  const mapMs = (now() - mapStart) / 1e3
+  let start = now()
+  mapped.fill(0xab) // first touch: the pages are allocated here
+  const writeUs = now() - start
+  start = now()
+  const words = new Uint32Array(mapped.buffer, mapped.byteOffset, bytes / 4)
+  let xor = 0
+  for (let i = 0; i < words.length; i++) xor ^= words[i]
+  const readUs = now() - start
+  release()
+  return { mapMs, writeGBs: bytes / writeUs / 1e3, readGBs: bytes / readUs / 1e3, check: xor }
+}
+
+/** A child that receives rounds and acknowledges each, checking its bytes. */
+async function streamChild(name, kind, region) {
+  const expected = Buffer.alloc(region, 0x5a)
+  if (kind === 'posix-shm') {
+    const shm = SharedMemory.open(name)
+    process.on('message', (round) => process.send(shm.buffer.equals(expected) ? round : -1))
+    process.on('disconnect', () => shm.close())
+  } else if (kind === 'IPC') {
+    process.on('message', ({ round, data }) => process.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(expected) ? round : -1))
+  } else {
+    const socket = connect(name)
+    let got = 0
+    let chunks = []
+    socket.on('data', (chunk) => {
+      chunks.push(chunk)
+      got += chunk.length
+      if (got >= region) {
+        const ok = Buffer.concat(chunks).subarray(0, region).equals(expected)
+        chunks = []
+        got = 0
+        socket.write(ok ? 'k' : 'x')
+      }
+    })
+  }
+  process.send('ready')
+}
+
+async function stream(total) {
+  const region = Number(process.env.REGION ?? 64 << 20)
+  const rounds = Math.max(1, Math.round(total / region))
+  const data = Buffer.alloc(region, 0x5a)
+  const childArgs = (name, kind) => ['stream-child', kind, String(region), name]
+  let start
+  if (impl === 'posix-shm') {
+    const name = `${prefix}stream`
+    const shm = SharedMemory.create(name, region)
+    const child = fork(here, childArgs(name, 'posix-shm'))
+    await once(child, 'message')
+    start = now()
+    for (let round = 0; round < rounds; round++) {
+      shm.buffer.set(data)
+      child.send(round)
+      const [ack] = await once(child, 'message')
+      if (ack !== round) throw new Error('bad round')
+    }
+    const us = now() - start
+    child.disconnect()
+    shm.unlink()
+    shm.close()
+    return { GBs: (rounds * region) / us / 1e3 }
+  }
+  if (impl === 'IPC') {
+    const child = fork(here, childArgs('', 'IPC'), { serialization: 'advanced' })
+    await once(child, 'message')
+    start = now()
+    for (let round = 0; round < rounds; round++) {
+      child.send({ round, data })
+      const [ack] = await once(child, 'message')
+      if (ack !== round) throw new Error('bad round')
+    }
+    const us = now() - start
+    child.disconnect()
+    return { GBs: (rounds * region) / us / 1e3 }
+  }
+  // A Unix-domain socket carrying the same bytes.
+  const path = join(tmpdir(), `${prefix}stream.sock`)
+  const server = createServer()
+  await new Promise((resolve) => server.listen(path, resolve))
+  const child = fork(here, childArgs(path, 'socket'))
+  const [socket] = await once(server, 'connection')
+  await once(child, 'message')
+  start = now()
+  for (let round = 0; round < rounds; round++) {
+    socket.write(data)
+    const [ack] = await once(socket, 'data')
+    if (ack.toString() !== 'k') throw new Error('bad round')
+  }
+  const us = now() - start
+  child.kill()
+  server.close()
+  return { GBs: (rounds * region) / us / 1e3 }
+}
+
+async function latencyChild(kind, name) {
+  if (kind === 'IPC') {
+    process.on('message', (n) => process.send(n))
+  } else if (kind === 'socket') {
+    const socket = connect(name)
+    socket.on('data', (chunk) => socket.write(chunk))
+  } else {
+    const shm = SharedMemory.open(name)
+    const word = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 1)
+    process.send('ready')
+    for (;;) {
+      for (let v = Atomics.load(word, 0); v % 2 === 0; v = Atomics.load(word, 0)) {
+        if (v < 0) return process.exit(0)
+        if (kind === 'async') await waitAsync(word, 0, v)
+        else wait(word, 0, v)
+      }
+      Atomics.add(word, 0, 1)
+      notify(word, 0)
+    }
+  }
+  if (kind !== 'socket') return
+  process.send('ready')
+}
+
+async function latency(rounds) {
+  if (impl === 'IPC') {
+    const child = fork(here, ['latency-child', 'IPC'])
+    for (let i = 0; i < 1000; i++) (child.send(i), await once(child, 'message'))
+    const start = now()
+    for (let i = 0; i < rounds; i++) (child.send(i), await once(child, 'message'))
+    const us = (now() - start) / rounds
+    child.kill()
+    return { usPerRoundTrip: us }
+  }
+  if (impl === 'Unix socket') {
+    const path = join(tmpdir(), `${prefix}latency.sock`)
+    const server = createServer()
+    await new Promise((resolve) => server.listen(path, resolve))
+    const child = fork(here, ['latency-child', 'socket', path])
+    const [socket] = await once(server, 'connection')
+    socket.setNoDelay(true)
+    const one = Buffer.from([1])
+    for (let i = 0; i < 1000; i++) (socket.write(one), await once(socket, 'data'))
+    const start = now()
+    for (let i = 0; i < rounds; i++) (socket.write(one), await once(socket, 'data'))
+    const us = (now() - start) / rounds
+    child.kill()
+    server.close()
+    return { usPerRoundTrip: us }
+  }
+  const mode = impl === 'posix-shm waitAsync' ? 'async' : 'sync'
+  const name = `${prefix}latency`
+  const shm = SharedMemory.create(name, 4096)
+  const word = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 1)
+  const child = fork(here, ['latency-child', mode, name])
+  await once(child, 'message')
+  const turn = async () => {
+    Atomics.add(word, 0, 1)
+    notify(word, 0)
+    for (let v = Atomics.load(word, 0); v % 2 === 1; v = Atomics.load(word, 0)) {
+      if (mode === 'async') await waitAsync(word, 0, v)
+      else wait(word, 0, v)
+    }
+  }
+  for (let i = 0; i < 1000; i++) await turn()
+  const start = now()
+  for (let i = 0; i < rounds; i++) await turn()
+  const us = (now() - start) / rounds
+  Atomics.store(word, 0, -2)
+  notify(word, 0)
+  await once(child, 'exit')
+  shm.unlink()
+  shm.close()
+  return { usPerRoundTrip: us }
+}
+
+const workloads = { lifecycle, scale, bulk, stream, latency }
+if (workload === 'stream-child') await streamChild(process.argv[5], impl, Number(sizeArg))
+else if (workload === 'latency-child') await latencyChild(impl, sizeArg)
+else if (workload === 'scale') print(scale(sizeArg.split(',').map(Number)))
+else print(await workloads[workload](size))
