@@ -96,7 +96,13 @@ function runtimeRefusesExternalBuffers(): boolean {
 }
 
 /** How a SharedMemory reaches its mapping: through a Buffer, or by copying. */
-type Access = { mode: 'zero-copy'; mapped: ArrayBuffer; buffer: Buffer; ints: Int32Array } | { mode: 'copy'; region: MappedRegion }
+type Access = { mode: 'zero-copy'; mapped: ArrayBuffer; buffer: Buffer; ints?: Int32Array } | { mode: 'copy'; region: MappedRegion }
+
+/** The Int32 view for atomics, made on first use. */
+function intsOf(access: Extract<Access, { mode: 'zero-copy' }>): Int32Array {
+  access.ints ??= new Int32Array(access.mapped, 0, Math.floor(access.mapped.byteLength / 4))
+  return access.ints
+}
 
 interface Setup {
   name: string | undefined
@@ -107,7 +113,8 @@ interface Setup {
   /** Bytes to map; undefined: the object's current size. */
   size: number | undefined
   /** Bring the object to `size` first: allocate its pages, or only grow it. */
-  sizing: 'allocate' | 'grow' | 'none'
+  /** `set`: a new, empty object, so no need to look at its size first. */
+  sizing: 'allocate' | 'grow' | 'set' | 'none'
   /** Whether this call created the name, so a failure must unlink it. */
   created: boolean
 }
@@ -156,7 +163,7 @@ export class SharedMemory implements Disposable {
     if (SharedMemory.zeroCopy) {
       try {
         const mapped = mmap(size, protections, fd, 0)
-        return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped), ints: new Int32Array(mapped, 0, Math.floor(size / 4)) }
+        return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped) }
       } catch (error) {
         if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
         // A runtime we did not recognize refuses them: copy from now on.
@@ -173,7 +180,7 @@ export class SharedMemory implements Disposable {
       let size = setup.size
       if (setup.sizing === 'allocate' && size !== undefined) {
         callNative(() => native.shmAllocate(fd, size!), setup.path)
-      } else if (setup.sizing === 'grow' && size !== undefined && fstat(fd).size < size) {
+      } else if (size !== undefined && (setup.sizing === 'set' || (setup.sizing === 'grow' && fstat(fd).size < size))) {
         shmFtruncate(fd, size)
       }
       if (size === undefined) {
@@ -228,7 +235,7 @@ export class SharedMemory implements Disposable {
       owner: adopt(fd),
       readOnly: false,
       size,
-      sizing: allocate ? 'allocate' : 'grow',
+      sizing: allocate ? 'allocate' : created ? 'set' : 'grow',
       created,
     })
   }
@@ -258,7 +265,7 @@ export class SharedMemory implements Disposable {
       owner: adopt(fd),
       readOnly: false,
       size,
-      sizing: allocate ? 'allocate' : 'grow',
+      sizing: allocate ? 'allocate' : 'set',
       created: false,
     })
   }
@@ -375,7 +382,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, false)
     if (access.mode === 'copy') return callNative(() => access.region.atomicLoad(offset))
-    return Atomics.load(access.ints, offset / 4)
+    return Atomics.load(intsOf(access), offset / 4)
   }
 
   /** Stores `value` (as an Int32) atomically; returns the stored value. */
@@ -384,7 +391,7 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(value)
     if (access.mode === 'copy') return callNative(() => access.region.atomicStore(offset, int))
-    return Atomics.store(access.ints, offset / 4, int)
+    return Atomics.store(intsOf(access), offset / 4, int)
   }
 
   /** Adds `delta` atomically (wrapping, as Atomics.add); returns the old value. */
@@ -393,7 +400,7 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(delta)
     if (access.mode === 'copy') return callNative(() => access.region.atomicAdd(offset, int))
-    return Atomics.add(access.ints, offset / 4, int)
+    return Atomics.add(intsOf(access), offset / 4, int)
   }
 
   /** Stores `replacement` if the Int32 holds `expected`; returns the old value. */
@@ -403,7 +410,7 @@ export class SharedMemory implements Disposable {
     const from = validateWaitValue(expected)
     const to = validateWaitValue(replacement)
     if (access.mode === 'copy') return callNative(() => access.region.atomicCompareExchange(offset, from, to))
-    return Atomics.compareExchange(access.ints, offset / 4, from, to)
+    return Atomics.compareExchange(intsOf(access), offset / 4, from, to)
   }
 
   /** As the module's `wait`, on the Int32 at `byteOffset`. Blocks the thread. */

@@ -27,12 +27,17 @@ export interface WordAddress {
 }
 
 function locate(view: unknown, index: unknown): WordAddress {
-  if (!isInt32Array(view)) throw invalidType('view', 'an Int32Array over a mapping', view)
-  validateInteger(index, 'index', 0, view.length - 1)
-  if (!isArrayBuffer(view.buffer)) {
+  // instanceof first: it is the common case and much cheaper than the
+  // util.types checks, which are there for views from other realms.
+  if (!(view instanceof Int32Array) && !isInt32Array(view)) throw invalidType('view', 'an Int32Array over a mapping', view)
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= view.length) {
+    validateInteger(index, 'index', 0, view.length - 1)
+  }
+  const buffer = view.buffer
+  if (!(buffer instanceof ArrayBuffer) && !isArrayBuffer(buffer)) {
     throw invalidValue('view', 'must be over a mapping made by mmap(), not a SharedArrayBuffer', view)
   }
-  return { buffer: view.buffer, byteOffset: view.byteOffset + (index as number) * 4 }
+  return { buffer: buffer as ArrayBuffer, byteOffset: view.byteOffset + (index as number) * 4 }
 }
 
 /** The value to compare with, converted as Atomics.wait converts it. */
