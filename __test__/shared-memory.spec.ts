@@ -261,3 +261,30 @@ test.serial('SharedMemory wait/notify between two processes, and waitAsync', asy
 test('SharedMemory.zeroCopy says which mode this process is in', (t) => {
   t.is(SharedMemory.zeroCopy, process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS !== '1')
 })
+
+test.serial('check() reports an object shrunk by another process; reads within the new size keep working', async (t) => {
+  const name = uniqueName('shrunk')
+  using shm = SharedMemory.create(name, 3 * 4096)
+  t.teardown(() => removeQuietly(name))
+  shm.write('first page', 0)
+  t.true(shm.check())
+  const child = await runNode(
+    `
+    const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+    const fd = shmOpen(process.argv[1])
+    shmFtruncate(fd, 4096)
+    shmClose(fd)
+    `,
+    { args: [name] },
+  )
+  t.is(child.code, 0, child.stderr)
+  t.false(shm.check())
+  t.is(shm.read(0, 10).toString(), 'first page')
+  shm.write('still', 4000)
+  t.is(shm.read(4000, 5).toString(), 'still')
+  // Grown back, the whole mapping is safe again.
+  shmFtruncate(shm.fd, 3 * 4096)
+  t.true(shm.check())
+  shm.close()
+  t.throws(() => shm.check(), { code: 'ERR_SHM_CLOSED' })
+})

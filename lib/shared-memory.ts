@@ -465,6 +465,18 @@ export class SharedMemory implements Disposable {
     this.#unlinked = true
   }
 
+  /**
+   * Whether the object is still as large as the mapping, read with one
+   * fstat. If another process shrinks the object, touching the mapping past
+   * its new end raises SIGBUS, which ends the process (no addon can catch
+   * it); reads and writes within the new size keep working. Where another
+   * process might shrink the object, check before touching the far end.
+   */
+  check(): boolean {
+    this.#open()
+    return fstat(this.fd).size >= this.size
+  }
+
   [Symbol.dispose](): void {
     this.close()
   }

@@ -79,17 +79,30 @@ pub fn hand_out(env: &Env, mapping: Mapping) -> Outcome<sys::napi_value> {
     return Err(Failure::NoExternalBuffers);
   }
   check(status, "napi_create_external_arraybuffer")?;
+  account(env, mapping.length() as i64);
   registry::adopt(serial, Arc::new(mapping));
   Ok(array_buffer)
+}
+
+/// Tells V8 how much memory outside its heap a JavaScript object holds, so
+/// the collector runs (and finalizers release mappings and descriptors)
+/// when many of them are garbage, not only when its own heap is full.
+pub fn account(env: sys::napi_env, bytes: i64) {
+  let mut total = 0;
+  // SAFETY: `env` is the calling environment; the out-pointer is a live
+  // local. A failure only means V8 misses a hint, so it is ignored.
+  unsafe { sys::napi_adjust_external_memory(env, bytes, &mut total) };
 }
 
 /// Runs when the ArrayBuffer's memory has been freed, or when its
 /// environment is torn down. `data` is the mapping's address and `hint` its
 /// serial number (integers, not pointers: there is nothing to free).
-unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
   // An explicit munmap may have come first; then this finds nothing, or a
   // newer mapping at the same address with another serial, and leaves it.
-  drop(registry::release(data as usize, hint as usize));
+  if let Some(entry) = registry::release(data as usize, hint as usize) {
+    account(env, -(entry.mapping.length() as i64));
+  }
 }
 
 /// Detaches `array_buffer` and unmaps its range, if it is a live mapping
@@ -121,6 +134,7 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
     registry::adopt(entry.serial, entry.mapping);
     return Err(failure);
   }
+  account(env.raw(), -(entry.mapping.length() as i64));
   drop(entry);
   Ok(())
 }

@@ -5,17 +5,35 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use napi::bindgen_prelude::ObjectFinalize;
 use napi::Env;
 use napi_derive::napi;
 use nix::unistd::close;
 
 use crate::args;
 use crate::errors::{report, Failure};
+use crate::external::account;
 use crate::fd::object_size;
 
-#[napi]
+/// What an owned descriptor counts for in V8's external memory. Not its
+/// size: a hint, so that a program dropping SharedMemory objects without
+/// closing them gets a collection (which closes them) every thousand or so,
+/// long before it runs out of descriptors.
+const FD_PRESSURE: i64 = 64 * 1024;
+
+#[napi(custom_finalize)]
 pub struct FdOwner {
   fd: Option<OwnedFd>,
+}
+
+impl ObjectFinalize for FdOwner {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    if self.fd.is_some() {
+      account(env.raw(), -FD_PRESSURE);
+    }
+    // `self.fd` drops here: OwnedFd closes it.
+    Ok(())
+  }
 }
 
 #[napi]
@@ -34,7 +52,9 @@ impl FdOwner {
       // elsewhere would be closed, as `fs.closeSync` can do.
       Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     });
-    report(&env, outcome).map(|fd| FdOwner { fd: Some(fd) })
+    let fd = report(&env, outcome)?;
+    account(env.raw(), FD_PRESSURE);
+    Ok(FdOwner { fd: Some(fd) })
   }
 
   /// The descriptor number, or -1 once closed (as Node's `FileHandle.fd`).
@@ -48,7 +68,10 @@ impl FdOwner {
   #[napi]
   pub fn close(&mut self, env: Env) -> napi::Result<()> {
     match self.fd.take() {
-      Some(fd) => report(&env, close(fd).map_err(Failure::sys("close"))),
+      Some(fd) => {
+        account(env.raw(), -FD_PRESSURE);
+        report(&env, close(fd).map_err(Failure::sys("close")))
+      }
       None => Ok(()),
     }
   }
