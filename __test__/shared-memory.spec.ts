@@ -232,6 +232,11 @@ test.serial('read, readInto, write and the atomics work on the mapping, and chec
   t.throws(() => shm.read(-1, 1), { instanceOf: RangeError })
   t.throws(() => shm.write(42 as unknown as string, 0), { instanceOf: TypeError })
   t.throws(() => shm.readInto([] as unknown as Uint8Array, 0), { instanceOf: TypeError })
+  // Nothing to copy is fine, in both modes.
+  t.is(shm.write('', 0), 0)
+  t.is(shm.write(new Uint8Array(0), 8192), 0)
+  t.is(shm.readInto(new Uint8Array(0), 0), 0)
+  t.is(shm.read(8192, 0).length, 0)
   t.is(shm.wait(8, 41), 'not-equal')
   t.is(shm.wait(8, 42, 5), 'timed-out')
   t.is(shm.notify(8), 0)

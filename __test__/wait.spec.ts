@@ -264,3 +264,63 @@ test('an idle waiter sleeps in the kernel: its CPU time over 5 idle seconds', as
   // A waiter that kept spinning would use about 5000 ms.
   t.true(cpuMs < 200, `${cpuMs} ms`)
 })
+
+test('timeouts beyond what the clock can hold wait forever instead of failing', async (t) => {
+  const { words, release } = mappedWords(2)
+  t.teardown(release)
+  t.is(wait(words, 0, 1, 1e300), 'not-equal')
+  t.is(wait(words, 0, 1, Number.MAX_VALUE), 'not-equal')
+  const pending = waitAsync(words, 0, 0, 1e300)
+  setTimeout(() => {
+    Atomics.store(words, 0, 1)
+    notify(words, 0)
+  }, 30)
+  t.is(await pending, 'ok')
+})
+
+test.serial('a waiter whose page is cut away by a shrinking peer fails with EFAULT instead of spinning', async (t) => {
+  const name = uniqueName('efault')
+  using shm = SharedMemory.create(name, 2 * 4096)
+  t.teardown(() => removeQuietly(name))
+  const pending = shm.waitAsync(4096, 0, 5000)
+  await new Promise((r) => setTimeout(r, 50)) // asleep in the kernel
+  const shrink = await runNode(
+    `
+    const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+    const fd = shmOpen(process.argv[1]); shmFtruncate(fd, 4096); shmClose(fd)
+    `,
+    { args: [name] },
+  )
+  t.is(shrink.code, 0, shrink.stderr)
+  const error = await t.throwsAsync(pending)
+  t.is((error as { code?: string }).code, 'EFAULT')
+})
+
+test.serial('terminating a worker with a wait pending stops that wait and releases its mapping', async (t) => {
+  const name = uniqueName('terminate')
+  const shm = SharedMemory.create(name, 4096)
+  t.teardown(() => {
+    shm.close()
+    removeQuietly(name)
+  })
+  const { Worker } = await import('node:worker_threads')
+  const { mappingCount } = await import('./helpers.js')
+  const before = mappingCount()
+  const worker = new Worker(
+    `
+    const { workerData, parentPort } = require('worker_threads')
+    const { SharedMemory } = require(workerData.root)
+    const shm = SharedMemory.open(workerData.name)
+    shm.waitAsync(0, 0) // no timeout: only teardown can end it
+    parentPort.postMessage('waiting')
+    `,
+    { eval: true, workerData: { name, root: ROOT } },
+  )
+  await new Promise((resolve) => worker.once('message', resolve))
+  const whileWaiting = mappingCount()
+  await worker.terminate()
+  t.is(whileWaiting, before + 1)
+  // The wait's thread notices within one 20 ms slice and lets go of the mapping.
+  for (let i = 0; i < 100 && mappingCount() !== before; i++) await new Promise((r) => setTimeout(r, 20))
+  t.is(mappingCount(), before)
+})

@@ -17,7 +17,7 @@ import type { Permission } from './keywords'
 import { native } from './native'
 import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
-import { settleWait, validateCount, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
+import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
 type FdOwner = InstanceType<typeof native.FdOwner>
 type MappedRegion = InstanceType<typeof native.MappedRegion>
@@ -432,6 +432,8 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, false)
     const expected = validateWaitValue(value)
     const timeout = validateTimeout(timeoutMs)
+    const signal = validateSignal(options)
+    if (signal?.aborted) return Promise.reject(abortError(signal))
     if (timeout <= 0) {
       return Promise.resolve(this.atomicLoad(offset) === expected ? 'timed-out' : 'not-equal')
     }
@@ -440,7 +442,7 @@ export class SharedMemory implements Disposable {
         access.mode === 'copy'
           ? callNative(() => access.region.waitAsync(offset, expected, timeout, settle))
           : callNative(() => native.waitInBufferAsync(access.mapped, offset, expected, timeout, settle)),
-      options?.signal,
+      signal,
     )
   }
 

@@ -6,7 +6,7 @@
 
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
-import { callNative, invalidType, invalidValue, withCode } from './errors'
+import { callNative, invalidType, invalidValue, systemError, withCode } from './errors'
 import { native } from './native'
 import { validateInteger } from './validate'
 
@@ -74,7 +74,6 @@ export function settleWait(
   start: (settle: (code: number) => void) => number | { cancel(): void },
   signal: AbortSignal | undefined,
 ): Promise<WaitResult> {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
   if (signal?.aborted) return Promise.reject(abortError(signal))
   return new Promise((resolve, reject) => {
     const onAbort = () => {
@@ -83,17 +82,35 @@ export function settleWait(
     }
     // The native side spins briefly first, and answers at once (a result
     // code) if the wait ended within the spin.
+    const settle = (code: number) => {
+      try {
+        resolve(waitResult(code))
+      } catch (error) {
+        reject(error)
+      }
+    }
     const started = start((code) => {
       signal?.removeEventListener('abort', onAbort)
-      resolve(waitResult(code))
+      settle(code)
     })
-    if (typeof started === 'number') resolve(waitResult(started))
+    if (typeof started === 'number') settle(started)
     else signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
 
+/** A native result code as a result; codes from 1000 up are a failed wait (1000 + errno). */
 export function waitResult(code: number): WaitResult {
+  if (code >= 1000) throw systemError(-(code - 1000), 'futex')
   return RESULTS[code]!
+}
+
+/** Checks `options.signal` before anything else can settle the wait. */
+export function validateSignal(options: WaitAsyncOptions | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options)
+  const { signal } = options
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
+  return signal
 }
 
 /**
@@ -124,11 +141,13 @@ export function waitAsync(
   const { buffer, byteOffset } = locate(view, index)
   const expected = validateWaitValue(value)
   const timeout = validateTimeout(timeoutMs)
+  const signal = validateSignal(options)
+  if (signal?.aborted) return Promise.reject(abortError(signal))
   if (Atomics.load(view, index) !== expected) return Promise.resolve('not-equal')
   if (timeout <= 0) return Promise.resolve('timed-out')
   return settleWait(
     (settle) => callNative(() => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle)),
-    options?.signal,
+    signal,
   )
 }
 

@@ -8,21 +8,30 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{BufferSlice, Unknown};
+use napi::bindgen_prelude::{BufferSlice, ObjectFinalize, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use nix::sys::mman::ProtFlags;
 
 use crate::args;
 use crate::errors::{report, Failure, Outcome};
-use crate::external::check;
+use crate::external::{account, check};
 use crate::mapping::Mapping;
 use crate::mmap::{checked_mapping, is_kind};
 use crate::words::{self, Settle, Started, Word};
 
-#[napi]
+#[napi(custom_finalize)]
 pub struct MappedRegion {
   mapping: Option<Arc<Mapping>>,
+}
+
+impl ObjectFinalize for MappedRegion {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    if let Some(mapping) = &self.mapping {
+      account(env.raw(), -(mapping.length() as i64));
+    }
+    Ok(())
+  }
 }
 
 fn closed() -> Failure {
@@ -61,7 +70,16 @@ fn bytes_of(env: &Env, value: sys::napi_value, argument: &str) -> Outcome<(*mut 
   if kind != sys::TypedarrayType::uint8_array {
     return Err(refused());
   }
-  Ok((data.cast::<u8>(), length))
+  // An empty typed array may have no memory at all (a null pointer), which
+  // `ptr::copy` must not see; there is nothing to copy anyway.
+  Ok((
+    if length == 0 {
+      ptr::null_mut()
+    } else {
+      data.cast::<u8>()
+    },
+    length,
+  ))
 }
 
 impl MappedRegion {
@@ -148,6 +166,9 @@ impl MappedRegion {
   pub fn read_into(&self, env: &Env, target: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
     let outcome = bytes_of(env, target.raw(), "target").and_then(|(to, length)| {
       let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
+      if length == 0 {
+        return Ok(0);
+      }
       // SAFETY: both ranges are `length` bytes of live memory (the target
       // is a typed array JavaScript cannot touch during this call); they
       // may overlap if the target is a view of this same mapping, which
@@ -163,6 +184,9 @@ impl MappedRegion {
   pub fn write(&self, env: &Env, source: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
     let outcome = bytes_of(env, source.raw(), "source").and_then(|(from, length)| {
       let to = self.range(byte_offset, length, ProtFlags::PROT_WRITE)?;
+      if length == 0 {
+        return Ok(0);
+      }
       // SAFETY: as for `read_into`, in the other direction, into the
       // writable mapping.
       unsafe { ptr::copy(from, to, length) };
@@ -174,7 +198,11 @@ impl MappedRegion {
   #[napi]
   pub fn atomic_load(&self, env: &Env, byte_offset: f64) -> napi::Result<i32> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    Ok(word.atomic().load(Ordering::SeqCst) as i32)
+    // Acquire plus a SeqCst fence rather than a SeqCst load: the mapping
+    // may be read-only, where only plain atomic loads are allowed.
+    let value = word.atomic().load(Ordering::Acquire);
+    std::sync::atomic::fence(Ordering::SeqCst);
+    Ok(value as i32)
   }
 
   #[napi]
@@ -222,7 +250,10 @@ impl MappedRegion {
     timeout_ms: f64,
   ) -> napi::Result<u32> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    Ok(words::wait_on(&word, value, timeout_ms) as u32)
+    report(
+      env,
+      words::waited_code(words::wait_on(&word, value, timeout_ms)),
+    )
   }
 
   #[napi(
@@ -238,7 +269,10 @@ impl MappedRegion {
     settle: Settle,
   ) -> napi::Result<Started> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    report(env, words::wait_async_on(word, value, timeout_ms, settle))
+    report(
+      env,
+      words::wait_async_on(env, word, value, timeout_ms, settle),
+    )
   }
 
   #[napi]
@@ -249,7 +283,9 @@ impl MappedRegion {
 
   /// Unmaps (once no pending wait holds the mapping); later calls do nothing.
   #[napi]
-  pub fn close(&mut self) {
-    self.mapping = None;
+  pub fn close(&mut self, env: Env) {
+    if let Some(mapping) = self.mapping.take() {
+      account(env.raw(), -(mapping.length() as i64));
+    }
   }
 }

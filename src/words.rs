@@ -2,8 +2,9 @@
 //! the word is named by an ArrayBuffer that `mmap` returned (or a copy-mode
 //! handle, see `region.rs`) and a byte offset into it.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{Either, Unknown};
@@ -32,11 +33,15 @@ pub struct Word {
 
 impl Word {
   pub fn new(mapping: Arc<Mapping>, offset: usize, needed: ProtFlags) -> Outcome<Word> {
+    if !mapping.protections().contains(needed) {
+      return Err(Failure::InvalidValue(format!(
+        "The mapping does not allow {needed:?}"
+      )));
+    }
     if mapping.word(offset, needed).is_none() {
       return Err(Failure::OutOfRange(format!(
-        "The value of \"byteOffset\" is out of range. It must be a multiple of 4 inside the mapping ({} bytes){}. Received {offset}",
+        "The value of \"byteOffset\" is out of range. It must be a multiple of 4 inside the mapping ({} bytes). Received {offset}",
         mapping.length(),
-        if mapping.protections().contains(needed) { "" } else { ", and the mapping must allow reading" },
       )));
     }
     Ok(Word {
@@ -108,6 +113,17 @@ pub fn wait_on(word: &Word, value: i32, timeout_ms: f64) -> Waited {
   wait::wait(word.atomic(), value as u32, timeout(timeout_ms))
 }
 
+/// A sync wait's result code, or its failure thrown as the system error it is.
+pub fn waited_code(waited: Waited) -> Outcome<u32> {
+  match waited {
+    Waited::Failed(errno) => Err(Failure::Sys {
+      errno,
+      syscall: "futex",
+    }),
+    other => Ok(other.code()),
+  }
+}
+
 pub fn notify_on(word: &Word, how_many: f64) -> u32 {
   wait::notify(word.atomic(), count(how_many))
 }
@@ -116,6 +132,50 @@ pub fn notify_on(word: &Word, how_many: f64) -> u32 {
 /// the JavaScript thread. A strong threadsafe function: while a wait is
 /// pending it keeps the event loop, and so the process, alive.
 pub type Settle = ThreadsafeFunction<u32, UnknownReturnValue, u32, Status, false>;
+
+/// Cancellation flags of pending waits, by the environment that started
+/// them, so a worker that is torn down (terminate() included) stops its
+/// waits within one 20 ms slice instead of leaving threads asleep forever,
+/// holding their mappings.
+/// (environment, cancellation flag) of each pending wait.
+type Pending = Vec<(usize, Weak<AtomicBool>)>;
+static PENDING: LazyLock<Mutex<Pending>> = LazyLock::new(Mutex::default);
+static HOOKED: LazyLock<Mutex<HashSet<usize>>> = LazyLock::new(Mutex::default);
+
+fn lock<T>(mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
+  mutex
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Registers `flag` to be set when `env` is torn down.
+fn cancel_at_teardown(env: sys::napi_env, flag: &Arc<AtomicBool>) {
+  let key = env as usize;
+  if lock(&HOOKED).insert(key) {
+    // SAFETY: `env` is the calling environment; the hook reads its argument
+    // as an integer only.
+    unsafe {
+      sys::napi_add_env_cleanup_hook(env, Some(cancel_environment), key as *mut std::ffi::c_void)
+    };
+  }
+  let mut pending = lock(&PENDING);
+  pending.retain(|(_, weak)| weak.strong_count() > 0);
+  pending.push((key, Arc::downgrade(flag)));
+}
+
+unsafe extern "C" fn cancel_environment(arg: *mut std::ffi::c_void) {
+  let key = arg as usize;
+  lock(&HOOKED).remove(&key);
+  lock(&PENDING).retain(|(env, weak)| {
+    if *env != key {
+      return true;
+    }
+    if let Some(flag) = weak.upgrade() {
+      flag.store(true, Ordering::Release);
+    }
+    false
+  });
+}
 
 /// A `waitAsync` in progress, for cancelling it.
 #[napi]
@@ -139,21 +199,28 @@ pub type Started = Either<u32, PendingWait>;
 /// Spins on the calling thread first (a peer that answers within
 /// microseconds is seen at once, without a round through the event loop);
 /// then hands the kernel sleep to a waiter thread, which calls `settle`.
-pub fn wait_async_on(word: Word, value: i32, timeout_ms: f64, settle: Settle) -> Outcome<Started> {
+pub fn wait_async_on(
+  env: &Env,
+  word: Word,
+  value: i32,
+  timeout_ms: f64,
+  settle: Settle,
+) -> Outcome<Started> {
   let start = Instant::now();
   let limit = timeout(timeout_ms);
   if let Some(waited) = wait::spin(word.atomic(), value as u32, limit) {
-    return Ok(Either::A(waited as u32));
+    return Ok(Either::A(waited.code()));
   }
-  let deadline = limit.map(|t| start + t);
+  let deadline = wait::deadline(start, limit);
   let cancelled = Arc::new(AtomicBool::new(false));
+  cancel_at_teardown(env.raw(), &cancelled);
   let flag = Arc::clone(&cancelled);
   pool::run(Box::new(move |mark_idle: &dyn Fn()| {
     let waited = wait::sleep(word.atomic(), value as u32, deadline, Some(&flag));
     drop(word); // the mapping may unmap now
     mark_idle();
     if waited != Waited::Cancelled {
-      settle.call(waited as u32, ThreadsafeFunctionCallMode::NonBlocking);
+      settle.call(waited.code(), ThreadsafeFunctionCallMode::NonBlocking);
     }
     // `settle` drops here: the event loop may exit.
   }))
@@ -175,7 +242,7 @@ pub fn wait_in_buffer(
   timeout_ms: f64,
 ) -> napi::Result<u32> {
   let word = report(env, word_in_buffer(env, buffer.raw(), byte_offset))?;
-  Ok(wait_on(&word, value, timeout_ms) as u32)
+  report(env, waited_code(wait_on(&word, value, timeout_ms)))
 }
 
 /// Wakes up to `count` waiters on the word; returns how many were asleep.
@@ -204,5 +271,5 @@ pub fn wait_in_buffer_async(
   settle: Settle,
 ) -> napi::Result<Started> {
   let word = report(env, word_in_buffer(env, buffer.raw(), byte_offset))?;
-  report(env, wait_async_on(word, value, timeout_ms, settle))
+  report(env, wait_async_on(env, word, value, timeout_ms, settle))
 }

@@ -37,7 +37,8 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
   match Errno::last() {
     Errno::EAGAIN => Sleep::ValueChanged,
     Errno::ETIMEDOUT => Sleep::TimedOut,
-    _ => Sleep::Interrupted,
+    Errno::EINTR => Sleep::Interrupted,
+    errno => Sleep::Failed(errno),
   }
 }
 

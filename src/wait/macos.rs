@@ -28,10 +28,13 @@ extern "C" {
   fn __ulock_wake(operation: u32, address: *mut c_void, wake_value: u64) -> c_int;
 }
 
+const ULF_WAKE_ALL: u32 = 0x100;
+
 struct OsSync {
   wait: Wait,
   wait_with_timeout: WaitWithTimeout,
   wake_any: Wake,
+  wake_all: Wake,
 }
 
 fn os_sync() -> Option<&'static OsSync> {
@@ -47,6 +50,7 @@ fn os_sync() -> Option<&'static OsSync> {
       let wait = find(c"os_sync_wait_on_address")?;
       let wait_with_timeout = find(c"os_sync_wait_on_address_with_timeout")?;
       let wake_any = find(c"os_sync_wake_by_address_any")?;
+      let wake_all = find(c"os_sync_wake_by_address_all")?;
       // SAFETY: these symbols have exactly these C signatures
       // (<os/os_sync_wait_on_address.h>).
       Some(unsafe {
@@ -54,6 +58,7 @@ fn os_sync() -> Option<&'static OsSync> {
           wait: std::mem::transmute::<*mut c_void, Wait>(wait),
           wait_with_timeout: std::mem::transmute::<*mut c_void, WaitWithTimeout>(wait_with_timeout),
           wake_any: std::mem::transmute::<*mut c_void, Wake>(wake_any),
+          wake_all: std::mem::transmute::<*mut c_void, Wake>(wake_all),
         }
       })
     })
@@ -66,7 +71,8 @@ fn outcome(result: c_int) -> Sleep {
   }
   match Errno::last() {
     Errno::ETIMEDOUT => Sleep::TimedOut,
-    _ => Sleep::Interrupted,
+    Errno::EINTR => Sleep::Interrupted,
+    errno => Sleep::Failed(errno),
   }
 }
 
@@ -103,10 +109,22 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
   })
 }
 
-/// Neither call reports how many it woke, so wake one at a time until
-/// there is no one left or `count` are woken.
+/// Neither call reports how many it woke. A bounded count wakes one at a
+/// time until no one is left; "all" (u32::MAX) wakes everyone at once, so a
+/// waiter that quickly sleeps again is not woken over and over, and
+/// reports 1 if anyone was asleep, else 0.
 pub fn wake(word: &AtomicU32, count: u32) -> u32 {
   let address = word.as_ptr().cast::<c_void>();
+  if count == u32::MAX {
+    // SAFETY: waking only uses the address to find sleepers.
+    let result = unsafe {
+      match os_sync() {
+        Some(os) => (os.wake_all)(address, 4, OS_SYNC_SHARED),
+        None => __ulock_wake(UL_COMPARE_AND_WAIT_SHARED | ULF_WAKE_ALL, address, 0),
+      }
+    };
+    return u32::from(result >= 0);
+  }
   let mut woken = 0;
   while woken < count {
     // SAFETY: waking only uses the address to find sleepers.

@@ -35,17 +35,41 @@ pub enum Sleep {
   /// The word no longer held the expected value when the sleep began.
   ValueChanged,
   TimedOut,
-  /// A signal, or anything else that ends a sleep early: sleep again.
+  /// A signal ended the sleep early: sleep again.
   Interrupted,
+  /// The kernel refused (EFAULT when the word's page is gone because the
+  /// object shrank, ENOSYS under a seccomp filter): retrying cannot help.
+  Failed(nix::errno::Errno),
 }
 
-/// How a wait ended, numbered as the JavaScript side knows them.
+/// How a wait ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Waited {
-  Ok = 0,
-  NotEqual = 1,
-  TimedOut = 2,
-  Cancelled = 3,
+  Ok,
+  NotEqual,
+  TimedOut,
+  Cancelled,
+  Failed(nix::errno::Errno),
+}
+
+impl Waited {
+  /// The number the JavaScript side knows it by: 0 ok, 1 not-equal,
+  /// 2 timed-out, 3 cancelled; a failure is 1000 + errno.
+  pub fn code(self) -> u32 {
+    match self {
+      Waited::Ok => 0,
+      Waited::NotEqual => 1,
+      Waited::TimedOut => 2,
+      Waited::Cancelled => 3,
+      Waited::Failed(errno) => 1000 + errno as u32,
+    }
+  }
+}
+
+/// `start + timeout`, or no deadline at all if that is past what the
+/// clock can express (a timeout of 1e300 ms waits forever, as Infinity).
+pub fn deadline(start: Instant, timeout: Option<Duration>) -> Option<Instant> {
+  timeout.and_then(|t| start.checked_add(t))
 }
 
 /// The longest a waiter spins before sleeping in the kernel.
@@ -58,7 +82,9 @@ const CANCEL_SLICE: Duration = Duration::from_millis(20);
 /// go on in the kernel.
 pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Option<Waited> {
   let start = Instant::now();
-  if word.load(Ordering::SeqCst) != expected {
+  // Acquire, not SeqCst: the word may be in a read-only mapping, where only
+  // plain (not read-modify-write, not SeqCst) atomic loads are allowed.
+  if word.load(Ordering::Acquire) != expected {
     return Some(Waited::NotEqual);
   }
   let spin = limit.map_or(SPIN, |t| t.min(SPIN));
@@ -82,7 +108,7 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waite
   if let Some(waited) = spin(word, expected, timeout) {
     return waited;
   }
-  sleep(word, expected, timeout.map(|t| start + t), None)
+  sleep(word, expected, deadline(start, timeout), None)
 }
 
 /// The kernel half of a wait, until `deadline`, checking `cancel` at least
@@ -108,6 +134,7 @@ pub fn sleep(
     match platform::sleep(word, expected, slice) {
       Sleep::Woken | Sleep::ValueChanged => return Waited::Ok,
       Sleep::TimedOut | Sleep::Interrupted => continue,
+      Sleep::Failed(errno) => return Waited::Failed(errno),
     }
   }
 }
