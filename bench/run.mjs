@@ -70,7 +70,7 @@ const groups = [
     },
   },
   {
-    title: `Bulk: fill a ${sizes.bulk / MiB} MiB object from JS (GB/s)`,
+    title: `Bulk: copy ${sizes.bulk / MiB} MiB from a Buffer into a fresh object (GB/s)`,
     unit: 'GB/s',
     reference: 'fs on /dev/shm (write/read)',
     rows: {
@@ -80,7 +80,7 @@ const groups = [
     },
   },
   {
-    title: `Bulk: read the ${sizes.bulk / MiB} MiB back (GB/s)`,
+    title: `Bulk: copy the ${sizes.bulk / MiB} MiB back out into a Buffer (GB/s)`,
     unit: 'GB/s',
     reference: 'fs on /dev/shm (write/read)',
     rows: {
