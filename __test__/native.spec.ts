@@ -54,6 +54,23 @@ test('every native entry survives hostile arguments', async (t) => {
       attempt(() => native.mmapShared(4096, a, fd, 0))
       attempt(() => native.mmapShared(4096, 1, a, 0))
       attempt(() => native.mmapShared(4096, 1, fd, a))
+      // Wait and notify return numbers that are not descriptors: not closed.
+      // The word holds 0, so a wait for 1 never sleeps, and a wait for
+      // whatever \`a\` becomes has a timeout of 0.
+      native.shmFtruncate(fd, 4096n)
+      const mapped = native.mmapShared(4096, 3, fd, 0)
+      const probe = (fn) => { calls++; try { fn() } catch { threw++ } }
+      probe(() => native.waitInBuffer(a, 0, 1, 0))
+      probe(() => native.waitInBuffer(mapped, a, 1, 0))
+      probe(() => native.waitInBuffer(mapped, 0, a, 0))
+      probe(() => native.waitInBuffer(mapped, 0, 1, a))
+      probe(() => native.waitInBufferAsync(a, 0, 1, 0, () => {}))
+      probe(() => native.waitInBufferAsync(mapped, a, 1, 0, () => {}))
+      probe(() => native.waitInBufferAsync(mapped, 0, 1, 0, a))
+      probe(() => native.notifyInBuffer(a, 0, 1))
+      probe(() => native.notifyInBuffer(mapped, a, 1))
+      probe(() => native.notifyInBuffer(mapped, 0, a))
+      native.munmapShared(mapped)
       attempt(() => native.shmClose(fd))
       attempt(() => native.shmClose(typeof a === 'number' && a >= 0 ? -1 : a))
     }

@@ -262,17 +262,25 @@ async function latency(rounds) {
   const word = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 1)
   const child = fork(here, ['latency-child', mode, name])
   await once(child, 'message')
-  const turn = async () => {
+  // The sync rows run a plain loop: an `await` per round would add a
+  // promise and a microtask to every round trip, which the sync API has not.
+  const turnSync = () => {
     Atomics.add(word, 0, 1)
     notify(word, 0)
-    for (let v = Atomics.load(word, 0); v % 2 === 1; v = Atomics.load(word, 0)) {
-      if (mode === 'async') await waitAsync(word, 0, v)
-      else wait(word, 0, v)
-    }
+    for (let v = Atomics.load(word, 0); v % 2 === 1; v = Atomics.load(word, 0)) wait(word, 0, v)
   }
-  for (let i = 0; i < 1000; i++) await turn()
+  const turnAsync = async () => {
+    Atomics.add(word, 0, 1)
+    notify(word, 0)
+    for (let v = Atomics.load(word, 0); v % 2 === 1; v = Atomics.load(word, 0)) await waitAsync(word, 0, v)
+  }
+  const run = async (count) => {
+    if (mode === 'async') for (let i = 0; i < count; i++) await turnAsync()
+    else for (let i = 0; i < count; i++) turnSync()
+  }
+  await run(1000)
   const start = now()
-  for (let i = 0; i < rounds; i++) await turn()
+  await run(rounds)
   const us = (now() - start) / rounds
   Atomics.store(word, 0, -2)
   notify(word, 0)

@@ -4,7 +4,19 @@
 // names the package to install. A bare "Cannot find native binding" stack
 // helps nobody.
 
-type Binding = typeof import('../native/binding.js')
+/**
+ * The calls src/fast_calls.rs registers as plain Node-API callbacks (they
+ * skip napi-rs's per-call glue), which napi-rs therefore leaves out of the
+ * typings it generates.
+ */
+interface FastCalls {
+  /** Waits on a word of a mapping; 0 ok, 1 not-equal, 2 timed-out. */
+  waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
+  /** Wakes up to `count` waiters on a word of a mapping; returns how many were asleep. */
+  notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
+}
+
+type Binding = typeof import('../native/binding.js') & FastCalls
 
 // The supported targets are the ones package.json builds (napi.targets).
 // eslint-disable-next-line @typescript-eslint/no-require-imports

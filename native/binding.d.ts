@@ -65,9 +65,6 @@ export declare function mmapShared(length: number, protections: number, fd: numb
 
 export declare function munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
 
-/** Wakes up to `count` waiters on the word; returns how many were asleep. */
-export declare function notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
-
 /** The running platform's values of every flag the API accepts. */
 export declare function platformConstants(): PlatformConstants
 
@@ -146,12 +143,6 @@ export interface ShmStats {
 }
 
 export declare function shmUnlinkNamed(name: string): void
-
-/**
- * Waits on the word `byteOffset` bytes into `buffer` (a mapping) while it
- * holds `value`; returns 0 (ok), 1 (not-equal) or 2 (timed-out).
- */
-export declare function waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
 
 /** Starts waiting on a thread of our own; `settle` gets the result code. */
 export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait

@@ -17,6 +17,7 @@ mod args;
 mod constants;
 mod errors;
 mod external;
+mod fast_calls;
 mod fd;
 mod mapping;
 mod mmap;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use napi::bindgen_prelude::{Either, Unknown};
 use napi::threadsafe_function::{
@@ -63,7 +63,7 @@ impl Word {
 
 /// The word `byte_offset` bytes into the ArrayBuffer `buffer`, which must
 /// be a live mapping of ours.
-fn word_in_buffer(env: &Env, buffer: sys::napi_value, byte_offset: f64) -> Outcome<Word> {
+pub fn word_in_buffer(env: &Env, buffer: sys::napi_value, byte_offset: f64) -> Outcome<Word> {
   let byte_offset = args::byte_count(byte_offset, "byteOffset")? as usize;
   let mut data = std::ptr::null_mut();
   let mut length = 0usize;
@@ -206,11 +206,11 @@ pub fn wait_async_on(
   timeout_ms: f64,
   settle: Settle,
 ) -> Outcome<Started> {
-  let start = Instant::now();
   let limit = timeout(timeout_ms);
-  if let Some(waited) = wait::spin(word.atomic(), value as u32, limit) {
-    return Ok(Either::A(waited.code()));
-  }
+  let start = match wait::spin(word.atomic(), value as u32, limit) {
+    Ok(waited) => return Ok(Either::A(waited.code())),
+    Err(start) => start,
+  };
   let deadline = wait::deadline(start, limit);
   let cancelled = Arc::new(AtomicBool::new(false));
   cancel_at_teardown(env.raw(), &cancelled);
@@ -231,31 +231,7 @@ pub fn wait_async_on(
   Ok(Either::B(PendingWait { cancelled }))
 }
 
-/// Waits on the word `byteOffset` bytes into `buffer` (a mapping) while it
-/// holds `value`; returns 0 (ok), 1 (not-equal) or 2 (timed-out).
-#[napi(ts_args_type = "buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number")]
-pub fn wait_in_buffer(
-  env: &Env,
-  buffer: Unknown<'_>,
-  byte_offset: f64,
-  value: i32,
-  timeout_ms: f64,
-) -> napi::Result<u32> {
-  let word = report(env, word_in_buffer(env, buffer.raw(), byte_offset))?;
-  report(env, waited_code(wait_on(&word, value, timeout_ms)))
-}
-
-/// Wakes up to `count` waiters on the word; returns how many were asleep.
-#[napi(ts_args_type = "buffer: ArrayBuffer, byteOffset: number, count: number")]
-pub fn notify_in_buffer(
-  env: &Env,
-  buffer: Unknown<'_>,
-  byte_offset: f64,
-  count: f64,
-) -> napi::Result<u32> {
-  let word = report(env, word_in_buffer(env, buffer.raw(), byte_offset))?;
-  Ok(notify_on(&word, count))
-}
+// `waitInBuffer` and `notifyInBuffer` are in `fast_calls.rs`.
 
 /// Starts waiting on a thread of our own; `settle` gets the result code.
 #[napi(

@@ -77,26 +77,28 @@ const SPIN: Duration = Duration::from_micros(50);
 /// A cancellable waiter sleeps in slices this long, to notice cancellation.
 const CANCEL_SLICE: Duration = Duration::from_millis(20);
 
-/// Watches `word` for at most `SPIN` (or `limit`, if shorter): `Some` if
-/// the wait is over (the word differs from `expected`), `None` if it should
-/// go on in the kernel.
-pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Option<Waited> {
-  let start = Instant::now();
+/// Watches `word` for at most `SPIN` (or `limit`, if shorter): `Ok` if the
+/// wait is over (the word differs from `expected`), else `Err` with the
+/// moment the wait began, to go on in the kernel from there.
+pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<Waited, Instant> {
   // Acquire, not SeqCst: the word may be in a read-only mapping, where only
   // plain (not read-modify-write, not SeqCst) atomic loads are allowed.
+  // The first look comes before the clock is read: a call that finds the
+  // word changed already is common, and reading the clock is not free.
   if word.load(Ordering::Acquire) != expected {
-    return Some(Waited::NotEqual);
+    return Ok(Waited::NotEqual);
   }
+  let start = Instant::now();
   let spin = limit.map_or(SPIN, |t| t.min(SPIN));
   let mut turns: u32 = 0;
   loop {
     if word.load(Ordering::Acquire) != expected {
-      return Some(Waited::Ok);
+      return Ok(Waited::Ok);
     }
     std::hint::spin_loop();
     turns = turns.wrapping_add(1);
     if turns.is_multiple_of(64) && start.elapsed() >= spin {
-      return None;
+      return Err(start);
     }
   }
 }
@@ -104,11 +106,10 @@ pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Option<
 /// Waits while `word` holds `expected`: spins (see `spin`), then sleeps in
 /// the kernel until notified, for at most `timeout` in all (None: forever).
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waited {
-  let start = Instant::now();
-  if let Some(waited) = spin(word, expected, timeout) {
-    return waited;
+  match spin(word, expected, timeout) {
+    Ok(waited) => waited,
+    Err(start) => sleep(word, expected, deadline(start, timeout), None),
   }
-  sleep(word, expected, deadline(start, timeout), None)
 }
 
 /// The kernel half of a wait, until `deadline`, checking `cancel` at least
