@@ -119,3 +119,52 @@ test('an explicit munmap followed by garbage collection never unmaps twice, even
   t.true(result.lengths)
   t.is(result.sum, (299 * 300) / 2 + 300 * 2048)
 })
+
+test('a loop that maps and drops without yielding gets ENOMEM at posix-shm\'s share of vm.max_map_count, not a process abort; the loop turning gives the mappings back', async (t) => {
+  // Node unmaps collected buffers only from the event loop, so this loop
+  // keeps every mapping it drops. At the system cap V8 itself could not map
+  // and would abort the process: posix-shm must stop first, with an error.
+  const child = await runNode(
+    `${SETTLE}
+    const { mmap, shmOpenAnonymous, shmFtruncate, SharedMemory } = require('posix-shm')
+    ;(async () => {
+      const fd = shmOpenAnonymous()
+      shmFtruncate(fd, 4096)
+      const cap = Number(require('fs').readFileSync('/proc/sys/vm/max_map_count', 'utf8'))
+      let made = 0
+      let error
+      try {
+        for (;;) {
+          new Uint8Array(mmap(4096, ['read', 'write'], fd))[0] = 1
+          made++
+        }
+      } catch (e) {
+        error = { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message }
+      }
+      const atLimit = shmMappings()
+      await settle(() => shmMappings() === 0)
+      const afterLoop = shmMappings()
+      const again = new Uint8Array(mmap(4096, ['read'], fd))[0]
+      console.log(JSON.stringify({ cap, made, error, atLimit, afterLoop, again }))
+    })()
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.signal, null, child.stderr)
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as {
+    cap: number
+    made: number
+    error: { name: string; code: string; errno: number; syscall: string; message: string }
+    atLimit: number
+    afterLoop: number
+    again: number
+  }
+  t.log(`vm.max_map_count ${result.cap}: ${result.made} mappings made before ENOMEM; ${result.afterLoop} left once the loop turned`)
+  t.is(result.made, Math.floor(result.cap / 4) * 3)
+  t.is(result.atLimit, result.made)
+  t.like(result.error, { name: 'ShmError', code: 'ENOMEM', errno: -12, syscall: 'mmap' })
+  t.regex(result.error.message, /vm\.max_map_count/)
+  t.is(result.afterLoop, 0)
+  t.is(result.again, 1)
+})

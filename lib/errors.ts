@@ -65,12 +65,19 @@ export class ShmError extends Error {
 Object.defineProperty(ShmError.prototype, 'name', { value: 'ShmError', writable: true, configurable: true })
 
 /** The ShmError for `errno` (negative, as Node numbers them) from `syscall`. */
-export function systemError(errno: number, syscall: string, path?: string, fallbackMessage?: string): ShmError {
+export function systemError(
+  errno: number,
+  syscall: string,
+  path?: string,
+  fallbackMessage?: string,
+  detail?: string,
+): ShmError {
   const known = getSystemErrorMap().get(errno)
   const code = known ? known[0] : getSystemErrorName(errno)
   const description = known ? known[1] : (fallbackMessage ?? 'unknown error')
   const where = path === undefined ? syscall : `${syscall} '${path}'`
-  return new ShmError(`${code}: ${description}, ${where}`, { code, errno, syscall, path })
+  const why = detail === undefined ? '' : ` (${detail})`
+  return new ShmError(`${code}: ${description}, ${where}${why}`, { code, errno, syscall, path })
 }
 
 interface NativeFailure {
@@ -78,6 +85,8 @@ interface NativeFailure {
   errno?: unknown
   syscall?: unknown
   message?: unknown
+  /** Why, when the errno alone would not say (posix-shm's own mapping limit). */
+  detail?: unknown
 }
 
 /** Turns what the native layer threw into the error the API promises. */
@@ -85,7 +94,8 @@ function translate(thrown: unknown, path: string | undefined): unknown {
   if (!(thrown instanceof Error)) return thrown
   const failure = thrown as NativeFailure
   if (failure.code === 'ERR_SHM_SYSCALL' && typeof failure.errno === 'number' && typeof failure.syscall === 'string') {
-    return systemError(failure.errno, failure.syscall, path, String(failure.message))
+    const detail = typeof failure.detail === 'string' ? failure.detail : undefined
+    return systemError(failure.errno, failure.syscall, path, String(failure.message), detail)
   }
   if (failure.code === 'ERR_SHM_NO_EXTERNAL_BUFFERS') {
     return new ShmError(thrown.message, { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap', path })

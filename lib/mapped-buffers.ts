@@ -12,10 +12,13 @@
 import { withCode } from './errors'
 
 const mapped = new WeakSet<ArrayBuffer>()
+/** Whether this runtime has a method to guard (Node 20 has neither). */
+let guarding = false
 
-/** Records `buffer` as a mapping. */
+/** Records `buffer` as a mapping, where there is something to guard it from. */
 export function trackMapping(buffer: ArrayBuffer): ArrayBuffer {
-  mapped.add(buffer)
+  // A WeakSet entry is not free (an ephemeron write barrier per mapping).
+  if (guarding) mapped.add(buffer)
   return buffer
 }
 
@@ -40,6 +43,7 @@ function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
     },
   }[method]
   Object.defineProperty(prototype, method, { ...descriptor, value: guarded })
+  guarding = true
 }
 
 guardTransfer('transfer')

@@ -13,6 +13,8 @@ use napi::bindgen_prelude::{FromNapiValue, Object};
 use napi::{Env, Error, JsError, JsValue, Status};
 use nix::errno::Errno;
 
+use crate::mapping::MappingBudget;
+
 /// Everything a native entry can fail with.
 #[derive(Debug)]
 pub enum Failure {
@@ -25,6 +27,9 @@ pub enum Failure {
   /// The runtime refuses external ArrayBuffers (Electron 21 and later), or
   /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1` asked us to behave as if it did.
   NoExternalBuffers,
+  /// posix-shm holds all the mappings it may (see `mapping::BUDGET`):
+  /// thrown as mmap's ENOMEM, with why.
+  MappingBudget(MappingBudget),
   /// A Node-API call failed where it should not; reported, never unwrapped.
   NodeApi { status: Status, call: &'static str },
 }
@@ -49,18 +54,17 @@ impl Failure {
 
   fn throw_inner(self, env: &Env) -> napi::Result<()> {
     match self {
-      Failure::Sys { errno, syscall } => {
-        let code = errno as i32;
-        let error = JsError::from(Error::new(
-          "ERR_SHM_SYSCALL",
-          format!("{syscall} failed: {}", errno.desc()),
-        ))
-        .into_unknown(*env);
-        // SAFETY: `into_unknown` made an Error object in this environment.
-        let mut error = unsafe { Object::from_napi_value(env.raw(), error.raw()) }?;
-        error.set("errno", -code)?;
-        error.set("syscall", syscall)?;
-        env.throw(error)
+      Failure::Sys { errno, syscall } => throw_sys(env, errno, syscall, None),
+      Failure::MappingBudget(budget) => {
+        let system = budget.system.map_or(String::new(), |cap| {
+          format!(", three quarters of vm.max_map_count ({cap})")
+        });
+        let detail = format!(
+          "posix-shm holds {} mappings, all it may{system}; mappings dropped without munmap() or close() are \
+           unmapped only when the event loop turns",
+          budget.ours
+        );
+        throw_sys(env, Errno::ENOMEM, "mmap", Some(detail))
       }
       Failure::OutOfRange(message) => env.throw_range_error(&message, Some("ERR_OUT_OF_RANGE")),
       Failure::InvalidValue(message) => {
@@ -77,6 +81,24 @@ impl Failure {
       ),
     }
   }
+}
+
+/// Throws a failed system call as the facade expects it (see the top of
+/// this file), with `detail` saying more than the errno can.
+fn throw_sys(env: &Env, errno: Errno, syscall: &str, detail: Option<String>) -> napi::Result<()> {
+  let error = JsError::from(Error::new(
+    "ERR_SHM_SYSCALL",
+    format!("{syscall} failed: {}", errno.desc()),
+  ))
+  .into_unknown(*env);
+  // SAFETY: `into_unknown` made an Error object in this environment.
+  let mut error = unsafe { Object::from_napi_value(env.raw(), error.raw()) }?;
+  error.set("errno", -(errno as i32))?;
+  error.set("syscall", syscall)?;
+  if let Some(detail) = detail {
+    error.set("detail", detail)?;
+  }
+  env.throw(error)
 }
 
 /// Runs a native entry's body and throws its failure, if any.

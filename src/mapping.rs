@@ -4,12 +4,48 @@
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::LazyLock;
 
 use nix::libc::c_void;
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 
 use crate::errors::{Failure, Outcome};
+
+/// `Mapping`s alive in this process, zero-copy and copy-mode alike.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The most mappings posix-shm holds at once, and the system cap it is a
+/// share of. Linux caps the mappings of a process at vm.max_map_count
+/// (65,530 by default). At the cap every mmap fails, V8's own included, and
+/// V8 aborts the process rather than report it. A program reaches it easily:
+/// Node unmaps the ArrayBuffers it collects only when the event loop next
+/// turns, so a loop that maps without yielding keeps every mapping. So
+/// posix-shm stops at three quarters of the cap with an error, and leaves
+/// the rest to Node (V8's heap pages, thread stacks, malloc's arenas).
+/// Other systems have no such cap.
+pub static BUDGET: LazyLock<MappingBudget> = LazyLock::new(MappingBudget::read);
+
+#[derive(Clone, Copy, Debug)]
+pub struct MappingBudget {
+  pub ours: usize,
+  pub system: Option<usize>,
+}
+
+impl MappingBudget {
+  fn read() -> MappingBudget {
+    #[cfg(target_os = "linux")]
+    let system = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+      .ok()
+      .and_then(|text| text.trim().parse::<usize>().ok());
+    #[cfg(not(target_os = "linux"))]
+    let system = None;
+    MappingBudget {
+      ours: system.map_or(usize::MAX, |cap| cap / 4 * 3),
+      system,
+    }
+  }
+}
 
 pub struct Mapping {
   address: NonNull<c_void>,
@@ -39,11 +75,26 @@ impl Mapping {
     protections: ProtFlags,
     offset: i64,
   ) -> Outcome<Mapping> {
+    let budget = *BUDGET;
+    if LIVE
+      .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+        (live < budget.ours).then_some(live + 1)
+      })
+      .is_err()
+    {
+      return Err(Failure::MappingBudget(budget));
+    }
     // SAFETY: we let the kernel choose the address (no MAP_FIXED), so no
     // existing mapping is replaced; the new range is owned by the returned
     // `Mapping` alone, and only `Drop` unmaps it.
     let address = unsafe { mmap(None, length, protections, MapFlags::MAP_SHARED, fd, offset) }
-      .map_err(Failure::sys("mmap"))?;
+      .map_err(|errno| {
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+        Failure::Sys {
+          errno,
+          syscall: "mmap",
+        }
+      })?;
     Ok(Mapping {
       address,
       length,
@@ -95,5 +146,6 @@ impl Drop for Mapping {
     // know to be valid, and a destructor has no one to report to, so the
     // result is ignored.
     let _ = unsafe { munmap(self.address, self.length.get()) };
+    LIVE.fetch_sub(1, Ordering::AcqRel);
   }
 }

@@ -25,8 +25,6 @@ pub fn external_buffers_allowed() -> bool {
   external::allowed()
 }
 
-/// Maps `length` bytes of `fd` from `offset` with `protections`, refusing a
-/// range past the object's current end (which would raise SIGBUS on touch).
 /// Checks the arguments and maps `length` bytes of `fd` from `offset`,
 /// refusing a range past the object's current end (which would raise
 /// SIGBUS on touch). Shared by `mmap` and copy-mode regions.
