@@ -7,12 +7,14 @@
 //   npm run bench                    full sizes, 5 repetitions
 //   npm run bench -- --short         small sizes, 1 repetition (what .ci/run does)
 //   npm run bench -- --update-readme
-//   npm run bench -- --peers         not done yet: says so and runs without them
+//   npm run bench -- --peers         adds the npm peers' rows (shm-typed-array,
+//                                    mmap-io, shmmap), installed into a scratch
+//                                    folder outside the package
 //   node bench/run.mjs --render-only --update-readme
 //                                    re-renders from bench/results.json, measuring nothing
 
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,9 +26,42 @@ const short = args.has('--short')
 const repetitions = short ? 1 : 5
 const MiB = 1 << 20
 
-if (args.has('--peers')) {
-  console.log('--peers: the npm peers (shm-typed-array, mmap-io, shmmap) are not wired in yet; running without them.\n')
+const peersDir = args.has('--peers') && !args.has('--render-only') ? installPeers() : undefined
+
+/**
+ * Installs the peers listed in bench/peers/package.json into a scratch
+ * folder in the system's temporary directory (kept between runs), never
+ * into the package. They build from source with node-gyp, which gets
+ * Node's headers from the running Node's own include/node where there is
+ * one, instead of downloading them.
+ */
+function installPeers() {
+  const folder = join(tmpdir(), 'posix-shm-bench-peers')
+  const wanted = readFileSync(join(bench, 'peers', 'package.json'), 'utf8')
+  const manifest = join(folder, 'package.json')
+  const installed = ['shm-typed-array', 'mmap-io', 'shmmap'].every((name) => existsSync(join(folder, 'node_modules', name)))
+  if (installed && existsSync(manifest) && readFileSync(manifest, 'utf8') === wanted) return folder
+  mkdirSync(folder, { recursive: true })
+  writeFileSync(manifest, wanted)
+  console.log(`--peers: installing shm-typed-array, mmap-io and shmmap into ${folder}`)
+  const prefix = dirname(dirname(process.execPath))
+  const headers = existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? { npm_config_nodedir: prefix } : {}
+  execFileSync('npm', ['install', '--strict-allow-scripts', '--foreground-scripts', '--no-audit', '--no-fund'], {
+    cwd: folder,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    // mmap-io's build asks for C++11, which Node 20's headers outgrew.
+    env: { ...process.env, CXXFLAGS: '-std=gnu++17', ...headers },
+  })
+  return folder
 }
+
+/** The peers' rows for a group, measured by `measure(impl)`, when --peers asked for them. */
+function peerRows(measure, names = peerNames) {
+  if (!peersDir) return {}
+  return Object.fromEntries(Object.entries(names).map(([impl, row]) => [row, () => measure(impl)]))
+}
+const peerNames = { 'shm-typed-array': 'shm-typed-array', 'mmap-io': 'mmap-io', shmmap: 'shmmap' }
+const unmapping = { 'shm-typed-array': 'shm-typed-array', 'mmap-io': 'mmap-io (never unmaps)', shmmap: 'shmmap (never unmaps)' }
 
 // The C reference programs, compiled now with the system compiler.
 const build = mkdtempSync(join(tmpdir(), 'posix-shm-bench-'))
@@ -44,7 +79,7 @@ const sizes = short
 function node(workload, impl, size, env = {}) {
   const out = execFileSync(process.execPath, [join(bench, 'workloads.mjs'), workload, impl, String(size)], {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(peersDir ? { POSIX_SHM_PEERS_DIR: peersDir } : {}), ...env },
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   })
@@ -62,11 +97,15 @@ const groups = [
     unit: 'µs',
     lowerIsBetter: true,
     reference: 'C',
+    // Rows that return an object give their µs here, and how many of the
+    // cycles' mappings were still live at the end.
+    field: 'usPerCycle',
     rows: {
       C: () => native('lifecycle', sizes.cycles).usPerCycle,
-      'posix-shm low-level': () => node('lifecycle', 'low-level', sizes.cycles).usPerCycle,
-      'posix-shm SharedMemory': () => node('lifecycle', 'SharedMemory', sizes.cycles).usPerCycle,
-      'fs on /dev/shm (no mapping)': () => node('lifecycle', 'fs on /dev/shm', sizes.cycles).usPerCycle,
+      'posix-shm low-level': () => node('lifecycle', 'low-level', sizes.cycles),
+      'posix-shm SharedMemory': () => node('lifecycle', 'SharedMemory', sizes.cycles),
+      'fs on /dev/shm (no mapping)': () => node('lifecycle', 'fs on /dev/shm', sizes.cycles),
+      ...peerRows((impl) => node('lifecycle', impl, sizes.cycles), unmapping),
     },
   },
   {
@@ -77,6 +116,7 @@ const groups = [
       'posix-shm low-level': () => node('bulk', 'low-level', sizes.bulk).writeGBs,
       'posix-shm SharedMemory': () => node('bulk', 'SharedMemory', sizes.bulk).writeGBs,
       'fs on /dev/shm (write/read)': () => node('bulk', 'fs on /dev/shm', sizes.bulk).writeGBs,
+      ...peerRows((impl) => node('bulk', impl, sizes.bulk).writeGBs),
     },
   },
   {
@@ -87,6 +127,7 @@ const groups = [
       'posix-shm low-level': () => node('bulk', 'low-level', sizes.bulk).readGBs,
       'posix-shm SharedMemory': () => node('bulk', 'SharedMemory', sizes.bulk).readGBs,
       'fs on /dev/shm (write/read)': () => node('bulk', 'fs on /dev/shm', sizes.bulk).readGBs,
+      ...peerRows((impl) => node('bulk', impl, sizes.bulk).readGBs),
     },
   },
   {
@@ -97,6 +138,7 @@ const groups = [
       'posix-shm SharedMemory': () => node('stream', 'posix-shm', sizes.stream, { REGION: sizes.region }).GBs,
       'child_process IPC (advanced)': () => node('stream', 'IPC', sizes.stream, { REGION: sizes.region }).GBs,
       'Unix-domain socket': () => node('stream', 'Unix socket', sizes.stream, { REGION: sizes.region }).GBs,
+      ...peerRows((impl) => node('stream', impl, sizes.stream, { REGION: sizes.region }).GBs),
     },
   },
   {
@@ -126,17 +168,23 @@ const previous = args.has('--render-only') ? JSON.parse(readFileSync(join(bench,
 const results = previous?.results ?? []
 for (const group of previous ? [] : groups) {
   const samples = Object.fromEntries(Object.keys(group.rows).map((name) => [name, []]))
+  const mappingsLeft = {}
   for (let rep = 0; rep < repetitions; rep++) {
     // Interleaved, and in a rotated order each repetition.
     const names = Object.keys(group.rows)
     const order = names.map((_, i) => names[(i + rep) % names.length])
-    for (const name of order) samples[name].push(group.rows[name]())
+    for (const name of order) {
+      const measured = group.rows[name]()
+      samples[name].push(typeof measured === 'number' ? measured : measured[group.field])
+      if (typeof measured?.mappingsLeft === 'number') mappingsLeft[name] = Math.max(mappingsLeft[name] ?? 0, measured.mappingsLeft)
+    }
   }
   const rows = Object.entries(samples).map(([name, values]) => ({
     name,
     median: median(values),
     min: Math.min(...values),
     max: Math.max(...values),
+    ...(name in mappingsLeft ? { mappingsLeft: mappingsLeft[name] } : {}),
   }))
   const reference = rows.find((r) => r.name === group.reference)
   for (const row of rows) row.ratio = row.median / reference.median
@@ -145,24 +193,41 @@ for (const group of previous ? [] : groups) {
 
 // Scale: the cost per cycle as objects accumulate, and what stays behind.
 const scale = previous?.scale ?? {}
-for (const impl of previous ? [] : ['low-level', 'SharedMemory']) scale[impl] = node('scale', impl, sizes.scale.join(',')).rows
+const scaleRows = {
+  'posix-shm low-level': ['low-level', sizes.scale],
+  'posix-shm SharedMemory': ['SharedMemory', sizes.scale],
+  ...(peersDir
+    ? {
+        'shm-typed-array': ['shm-typed-array', sizes.scale],
+        // These two never unmap, and their process aborts near 65,000 live
+        // mappings (vm.max_map_count): they stop at 60,000.
+        'mmap-io (never unmaps)': ['mmap-io', sizes.scale.map((n) => Math.min(n, 60000))],
+        'shmmap (never unmaps)': ['shmmap', sizes.scale.map((n) => Math.min(n, 60000))],
+      }
+    : {}),
+}
+for (const [row, [impl, counts]] of previous ? [] : Object.entries(scaleRows)) scale[row] = node('scale', impl, counts.join(',')).rows
 
 const machine = previous?.machine ?? `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Linux ${process.arch}, Node ${process.version}`
 const table = []
 for (const group of results) {
   table.push(`**${group.title}**`, '')
-  table.push(`| implementation | median | min - max | × ${group.reference} |`)
-  table.push('| --- | ---: | ---: | ---: |')
+  const counted = group.rows.some((row) => 'mappingsLeft' in row)
+  table.push(`| implementation | median | min - max | × ${group.reference} |${counted ? ' shm mappings live after the run |' : ''}`)
+  table.push(`| --- | ---: | ---: | ---: |${counted ? ' ---: |' : ''}`)
   for (const row of group.rows) {
-    table.push(`| ${row.name} | ${fmt(row.median)} ${group.unit} | ${fmt(row.min)} - ${fmt(row.max)} | ${row.ratio.toFixed(2)} |`)
+    const left = counted ? ` ${row.mappingsLeft ?? 'not counted'} |` : ''
+    table.push(`| ${row.name} | ${fmt(row.median)} ${group.unit} | ${fmt(row.min)} - ${fmt(row.max)} | ${row.ratio.toFixed(2)} |${left}`)
   }
   table.push('')
 }
 table.push('**Scale: µs per cycle over the last 1,000 cycles before each mark, shm mappings still live, resident memory**', '')
 table.push('| implementation | objects made | µs per cycle | live mappings | RSS MiB |')
 table.push('| --- | ---: | ---: | ---: | ---: |')
-for (const [impl, rows] of Object.entries(scale)) {
-  for (const row of rows) table.push(`| posix-shm ${impl} | ${row.objects} | ${fmt(row.usPerCycle)} | ${row.mappings} | ${row.rssMiB.toFixed(0)} |`)
+for (const [name, rows] of Object.entries(scale)) {
+  // results.json from before the rows were named in full said 'low-level'.
+  const shown = name.startsWith('posix-shm') || Object.values(unmapping).includes(name) ? name : `posix-shm ${name}`
+  for (const row of rows) table.push(`| ${shown} | ${row.objects} | ${fmt(row.usPerCycle)} | ${row.mappings} | ${row.rssMiB.toFixed(0)} |`)
 }
 const output = table.join('\n')
 const runs = previous?.repetitions ?? repetitions

@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpen, shmUnlink, wait, waitAsync } from 'posix-shm'
 
+import { peerBulk, peerCrossProcess, peerCycles } from './peer-workloads.mjs'
+
 const [workload, impl, sizeArg] = process.argv.slice(2)
 const size = Number(sizeArg)
 const here = fileURLToPath(import.meta.url)
@@ -50,12 +52,18 @@ const cycles = {
   },
 }
 
+// The npm peers' rows (bench/run.mjs --peers): their own cycle, the same
+// lifecycle and scale loops.
+Object.assign(cycles, peerCycles)
+
 function lifecycle(count) {
   const cycle = cycles[impl]
+  const startMappings = shmMappings()
   for (let i = 0; i < Math.min(1000, count); i++) cycle(`warm${i}`)
   const start = now()
   for (let i = 0; i < count; i++) cycle(i)
-  return { usPerCycle: (now() - start) / count }
+  const usPerCycle = (now() - start) / count
+  return { usPerCycle, mappingsLeft: shmMappings() - startMappings }
 }
 
 function scale(counts) {
@@ -80,6 +88,7 @@ function scale(counts) {
  * JavaScript buffers, so the rows compare like with like.
  */
 function bulk(bytes) {
+  if (impl in peerCycles) return peerBulk(impl, bytes)
   const source = Buffer.alloc(bytes, 0xab)
   const target = Buffer.alloc(bytes)
   if (impl === 'fs on /dev/shm') {
@@ -152,6 +161,7 @@ async function streamChild(name, kind, region) {
 
 async function stream(total) {
   const region = Number(process.env.REGION ?? 64 << 20)
+  if (impl in peerCycles) return peerCrossProcess(impl, total, region)
   const rounds = Math.max(1, Math.round(total / region))
   const data = Buffer.alloc(region, 0x5a)
   const childArgs = (name, kind) => ['stream-child', kind, String(region), name]
