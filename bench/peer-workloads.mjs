@@ -82,7 +82,7 @@ function makePeerCycles(prefix) {
 
 export const peerCycles = makePeerCycles(`psm_bench_${process.pid}_`)
 
-/** Make a fresh object of `bytes` and map it read-write: { buffer, release, name }. */
+/** Make a fresh object of `bytes` and map it read-write: { buffer, key, release }. */
 function peerCreate(impl, name, bytes, unlinkNow) {
   if (impl === 'shm-typed-array') {
     const shm = peer('shm-typed-array')
@@ -109,22 +109,9 @@ function peerCreate(impl, name, bytes, unlinkNow) {
   throw new Error(`unknown peer ${impl}`)
 }
 
-/** Bulk, as bulk() in workloads.mjs: copy `bytes` into a fresh object, then back out. */
-export function peerBulk(impl, bytes, prefix = `psm_bench_${process.pid}_`) {
-  const source = Buffer.alloc(bytes, 0xab)
-  const target = Buffer.alloc(bytes)
-  const mapStart = now()
-  const { buffer, release } = peerCreate(impl, `${prefix}bulk`, bytes, true)
-  const mapMs = (now() - mapStart) / 1e3
-  let start = now()
-  buffer.set(source)
-  const writeUs = now() - start
-  start = now()
-  target.set(buffer)
-  const readUs = now() - start
-  if (!target.equals(source)) throw new Error('bulk: bytes differ')
-  release()
-  return { mapMs, writeGBs: bytes / writeUs / 1e3, readGBs: bytes / readUs / 1e3 }
+/** For bulk() in workloads.mjs: a fresh object of `bytes`, mapped read-write and unlinked. */
+export function peerMapFresh(impl, bytes, prefix = `psm_bench_${process.pid}_`) {
+  return peerCreate(impl, `${prefix}bulk`, bytes, true)
 }
 
 /** The child of peerCrossProcess: opens the region by name and acknowledges each checked round. */

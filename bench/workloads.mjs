@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpen, shmUnlink, wait, waitAsync } from 'posix-shm'
 
-import { peerBulk, peerCrossProcess, peerCycles } from './peer-workloads.mjs'
+import { peerCrossProcess, peerCycles, peerMapFresh } from './peer-workloads.mjs'
 
 const [workload, impl, sizeArg] = process.argv.slice(2)
 const size = Number(sizeArg)
@@ -88,7 +88,6 @@ function scale(counts) {
  * JavaScript buffers, so the rows compare like with like.
  */
 function bulk(bytes) {
-  if (impl in peerCycles) return peerBulk(impl, bytes)
   const source = Buffer.alloc(bytes, 0xab)
   const target = Buffer.alloc(bytes)
   if (impl === 'fs on /dev/shm') {
@@ -106,7 +105,9 @@ function bulk(bytes) {
   }
   let mapped, release
   const mapStart = now()
-  if (impl === 'SharedMemory') {
+  if (impl in peerCycles) {
+    ;({ buffer: mapped, release } = peerMapFresh(impl, bytes))
+  } else if (impl === 'SharedMemory') {
     const shm = SharedMemory.anonymous(bytes)
     mapped = shm.buffer
     release = () => shm.close()
@@ -128,6 +129,7 @@ function bulk(bytes) {
   start = now()
   target.set(mapped)
   const readUs = now() - start
+  if (!target.equals(source)) throw new Error('bulk: the bytes read back differ')
   release()
   return { mapMs, writeGBs: bytes / writeUs / 1e3, readGBs: bytes / readUs / 1e3 }
 }
