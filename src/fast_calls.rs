@@ -87,9 +87,20 @@ fn finish(env: sys::napi_env, outcome: Outcome<u32>) -> sys::napi_value {
     }
     Err(failure) => failure,
   };
-  // The error is already pending in JavaScript; what `throw` returns only
-  // tells napi-rs glue so, and there is none here.
-  let _ = failure.throw(&Env::from_raw(env));
+  // `throw` leaves the error pending in JavaScript and says so; if it could
+  // not even build the error, a plain one is thrown so the call never
+  // returns quietly.
+  if failure.throw(&Env::from_raw(env)).status != napi::Status::PendingException {
+    // SAFETY: a NUL-terminated literal message and no code; `env` is this
+    // call's environment.
+    unsafe {
+      sys::napi_throw_error(
+        env,
+        ptr::null(),
+        c"posix-shm: the call failed and its error could not be built".as_ptr(),
+      )
+    };
+  }
   ptr::null_mut()
 }
 
