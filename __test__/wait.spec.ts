@@ -192,6 +192,8 @@ test('a pending waitAsync keeps the process alive until it is notified', async (
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  // 'exit' can come before the last of stdout has been read: 'close' waits for it.
+  const closed = new Promise((resolve) => child.once('close', resolve))
   let exited = false
   void exit.then(() => (exited = true))
   while (shm.atomicLoad(4) === 0 && !exited) await new Promise((r) => setTimeout(r, 5))
@@ -200,6 +202,7 @@ test('a pending waitAsync keeps the process alive until it is notified', async (
   shm.atomicStore(0, 1)
   shm.notify(0)
   t.is(await exit, 0)
+  await closed
   t.is(stdout, 'woke: ok\n')
 })
 

@@ -221,7 +221,7 @@ for (const group of results) {
   }
   table.push('')
 }
-table.push('**Scale: µs per cycle over the last 1,000 cycles before each mark, shm mappings still live, resident memory**', '')
+table.push('**Scale: µs per cycle over the last 1,000 cycles before each mark (after 1,000 warm-up cycles), shm mappings still live, resident memory**', '')
 table.push('| implementation | objects made | µs per cycle | live mappings | RSS MiB |')
 table.push('| --- | ---: | ---: | ---: | ---: |')
 for (const [name, rows] of Object.entries(scale)) {

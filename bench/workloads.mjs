@@ -69,6 +69,9 @@ function lifecycle(count) {
 function scale(counts) {
   const cycle = cycles[impl]
   const startMappings = shmMappings()
+  // The same 1,000 warm-up cycles as lifecycle(), so that the first mark
+  // measures the code after the JIT has compiled it, not the compiling.
+  for (let i = 0; i < 1000; i++) cycle(`warm${i}`)
   const rows = []
   let made = 0
   for (const target of counts) {
