@@ -79,14 +79,20 @@ pub fn hand_out(env: &Env, mapping: Mapping) -> Outcome<sys::napi_value> {
     return Err(Failure::NoExternalBuffers);
   }
   check(status, "napi_create_external_arraybuffer")?;
-  account(env, mapping.length() as i64);
+  // No `account` here: V8 counts every ArrayBuffer's length as external
+  // memory itself (its array-buffer sweeper reports it when the buffer is
+  // set up and takes it back when the buffer is freed or detached). A
+  // second report doubled the pressure, and for a large mapping it made
+  // the very call that mapped it run a synchronous full collection:
+  // milliseconds for 256 MiB, where the system calls take microseconds.
   registry::adopt(serial, Arc::new(mapping));
   Ok(array_buffer)
 }
 
 /// Tells V8 how much memory outside its heap a JavaScript object holds, so
 /// the collector runs (and finalizers release mappings and descriptors)
-/// when many of them are garbage, not only when its own heap is full.
+/// when many of them are garbage, not only when its own heap is full. For
+/// what V8 cannot see: descriptors and copy-mode mappings (no ArrayBuffer).
 pub fn account(env: sys::napi_env, bytes: i64) {
   let mut total = 0;
   // SAFETY: `env` is the calling environment; the out-pointer is a live
@@ -97,12 +103,10 @@ pub fn account(env: sys::napi_env, bytes: i64) {
 /// Runs when the ArrayBuffer's memory has been freed, or when its
 /// environment is torn down. `data` is the mapping's address and `hint` its
 /// serial number (integers, not pointers: there is nothing to free).
-unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
   // An explicit munmap may have come first; then this finds nothing, or a
   // newer mapping at the same address with another serial, and leaves it.
-  if let Some(entry) = registry::release(data as usize, hint as usize) {
-    account(env, -(entry.mapping.length() as i64));
-  }
+  drop(registry::release(data as usize, hint as usize));
 }
 
 /// Detaches `array_buffer` and unmaps its range, if it is a live mapping
@@ -134,7 +138,6 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
     registry::adopt(entry.serial, entry.mapping);
     return Err(failure);
   }
-  account(env.raw(), -(entry.mapping.length() as i64));
   drop(entry);
   Ok(())
 }
