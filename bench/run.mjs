@@ -14,7 +14,7 @@
 //                                    re-renders from bench/results.json, measuring nothing
 
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,12 +36,17 @@ const peersDir = args.has('--peers') && !args.has('--render-only') ? installPeer
  * one, instead of downloading them.
  */
 function installPeers() {
-  const folder = join(tmpdir(), 'posix-shm-bench-peers')
+  // One folder per user, used only if it is that user's own: code from a
+  // folder someone else could write to is never run.
+  const folder = join(tmpdir(), `posix-shm-bench-peers-${process.getuid()}`)
+  if (existsSync(folder) && statSync(folder).uid !== process.getuid()) {
+    throw new Error(`${folder} belongs to another user: remove it, or set TMPDIR elsewhere`)
+  }
   const wanted = readFileSync(join(bench, 'peers', 'package.json'), 'utf8')
   const manifest = join(folder, 'package.json')
   const installed = ['shm-typed-array', 'mmap-io', 'shmmap'].every((name) => existsSync(join(folder, 'node_modules', name)))
   if (installed && existsSync(manifest) && readFileSync(manifest, 'utf8') === wanted) return folder
-  mkdirSync(folder, { recursive: true })
+  mkdirSync(folder, { recursive: true, mode: 0o700 })
   writeFileSync(manifest, wanted)
   console.log(`--peers: installing shm-typed-array, mmap-io and shmmap into ${folder}`)
   const prefix = dirname(dirname(process.execPath))

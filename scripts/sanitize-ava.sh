@@ -78,12 +78,18 @@ artifact=$(cargo build --lib --message-format=json-render-diagnostics |
   grep -o '"filenames":\["[^"]*\.so"' | grep -o '/[^"]*\.so' | tail -n 1)
 if [ -z "$artifact" ] || [ ! -f "$artifact" ]; then echo "cargo build --lib failed" >&2; exit 1; fi
 npm run --silent build:test || exit 1
-binary=$(ls native/*.node | head -n 1)
-cp -p "$binary" "$work/release.node"
-restore() { cp -p "$work/release.node" "$binary"; }
+binary=native/posix-shm.linux-x64-gnu.node
+if [ ! -f "$binary" ]; then echo "no $binary: build the release addon first (npm run build)" >&2; exit 1; fi
+# Swapped by rename, never by writing over the file: a process that still
+# has the old one loaded keeps its own copy instead of crashing on a file
+# changed under it. (The swap is needed at all because loading the debug
+# build through NAPI_RS_NATIVE_LIBRARY_PATH would leak into the children of
+# the loading tests, which check what happens when the binary is missing.)
+cp -p "$binary" "$work/release.node" || exit 1
+restore() { cp -p "$work/release.node" "$binary.restoring" && mv -f "$binary.restoring" "$binary"; }
 trap restore EXIT
-trap 'exit 130' INT TERM
-cp "$artifact" "$binary"
+trap 'exit 130' INT TERM HUP
+cp "$artifact" "$binary.debug" && mv -f "$binary.debug" "$binary" || exit 1
 
 # --- run ------------------------------------------------------------------
 if [ $# -gt 0 ]; then specs=("$@"); else specs=(build/__test__/*.spec.js); fi

@@ -51,7 +51,10 @@ fn arguments<const N: usize>(
 type NumberReader<T> = unsafe fn(sys::napi_env, sys::napi_value, *mut T) -> sys::napi_status;
 
 /// A JavaScript number read by `reader`, as napi-rs reads an argument of
-/// that type; anything else is refused as napi-rs refuses it, with a TypeError.
+/// that type. Anything else is refused with a TypeError coded
+/// ERR_INVALID_ARG_VALUE, like our other argument errors (napi-rs threw a
+/// plain Error coded NumberExpected); only direct calls to the binding see
+/// it, as the facade checks first.
 fn number_as<T: Default>(
   env: sys::napi_env,
   value: sys::napi_value,

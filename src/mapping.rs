@@ -41,7 +41,7 @@ impl MappingBudget {
     #[cfg(not(target_os = "linux"))]
     let system = None;
     MappingBudget {
-      ours: system.map_or(usize::MAX, |cap| cap / 4 * 3),
+      ours: system.map_or(usize::MAX, |cap| (cap / 4 * 3).max(1)),
       system,
     }
   }

@@ -132,6 +132,9 @@ impl MappedRegion {
       &env,
       checked_mapping(length, protections, fd, offset, false),
     )?;
+    // No ArrayBuffer here for V8 to count: say it ourselves, as `close` and
+    // the finalizer take it back.
+    account(env.raw(), mapping.length() as i64);
     Ok(MappedRegion {
       mapping: Some(Arc::new(mapping)),
     })
