@@ -117,6 +117,45 @@ impl MappedRegion {
   }
 }
 
+/// Which way `copy_view` copies.
+enum Direction {
+  OutOfMapping,
+  IntoMapping,
+}
+
+impl MappedRegion {
+  /// Copies all of `view` out of or into the mapping at `byte_offset`;
+  /// returns the byte count.
+  fn copy_view(
+    &self,
+    env: &Env,
+    view: Unknown<'_>,
+    byte_offset: f64,
+    direction: Direction,
+  ) -> Outcome<u32> {
+    let (what, needed) = match direction {
+      Direction::OutOfMapping => ("target", ProtFlags::PROT_READ),
+      Direction::IntoMapping => ("source", ProtFlags::PROT_WRITE),
+    };
+    let (bytes, length) = bytes_of(env, view.raw(), what)?;
+    let mapped = self.range(byte_offset, length, needed)?;
+    if length == 0 {
+      return Ok(0);
+    }
+    let (from, to) = match direction {
+      Direction::OutOfMapping => (mapped as *const u8, bytes),
+      Direction::IntoMapping => (bytes as *const u8, mapped),
+    };
+    // SAFETY: both ranges are `length` bytes of live memory: the view is a
+    // typed array JavaScript cannot touch during this call, and `range`
+    // checked the mapping's side, including that it allows this direction.
+    // They may overlap if the view is over this same mapping, which
+    // `ptr::copy` allows.
+    unsafe { ptr::copy(from, to, length) };
+    Ok(length as u32)
+  }
+}
+
 #[napi]
 impl MappedRegion {
   /// Maps like `mmap`, with the same checks, for copy-mode access.
@@ -167,35 +206,19 @@ impl MappedRegion {
   /// Copies from `byteOffset` into all of `target`; returns the byte count.
   #[napi(ts_args_type = "target: Uint8Array, byteOffset: number")]
   pub fn read_into(&self, env: &Env, target: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
-    let outcome = bytes_of(env, target.raw(), "target").and_then(|(to, length)| {
-      let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
-      if length == 0 {
-        return Ok(0);
-      }
-      // SAFETY: both ranges are `length` bytes of live memory (the target
-      // is a typed array JavaScript cannot touch during this call); they
-      // may overlap if the target is a view of this same mapping, which
-      // `ptr::copy` allows.
-      unsafe { ptr::copy(from, to, length) };
-      Ok(length as u32)
-    });
-    report(env, outcome)
+    report(
+      env,
+      self.copy_view(env, target, byte_offset, Direction::OutOfMapping),
+    )
   }
 
   /// Copies all of `source` to `byteOffset`; returns the byte count.
   #[napi(ts_args_type = "source: Uint8Array, byteOffset: number")]
   pub fn write(&self, env: &Env, source: Unknown<'_>, byte_offset: f64) -> napi::Result<u32> {
-    let outcome = bytes_of(env, source.raw(), "source").and_then(|(from, length)| {
-      let to = self.range(byte_offset, length, ProtFlags::PROT_WRITE)?;
-      if length == 0 {
-        return Ok(0);
-      }
-      // SAFETY: as for `read_into`, in the other direction, into the
-      // writable mapping.
-      unsafe { ptr::copy(from, to, length) };
-      Ok(length as u32)
-    });
-    report(env, outcome)
+    report(
+      env,
+      self.copy_view(env, source, byte_offset, Direction::IntoMapping),
+    )
   }
 
   #[napi]
