@@ -10,6 +10,18 @@
  * typings it generates.
  */
 interface FastCalls {
+  /** shm_open(name, openFlags, mode); returns the descriptor. */
+  shmOpenNamed(name: string, openFlags: number, mode: number): number
+  /** shm_unlink(name). */
+  shmUnlinkNamed(name: string): void
+  /** ftruncate(fd, length). */
+  shmFtruncate(fd: number, length: number | bigint): void
+  /** close(fd). */
+  shmClose(fd: number): void
+  /** Maps `length` bytes of `fd` from `offset`, MAP_SHARED; one ArrayBuffer over the mapping. */
+  mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
+  /** Detaches the ArrayBuffer (given it or a view on it) and unmaps its memory. */
+  munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
   /** Waits on a word of a mapping; 0 ok, 1 not-equal, 2 timed-out. */
   waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
   /** Wakes up to `count` waiters on a word of a mapping; returns how many were asleep. */

@@ -37,13 +37,13 @@ export function validateLength(length: unknown, argument: string, min = 0): numb
 }
 
 /** An ftruncate length: a number up to 2^53 - 1, or a bigint up to 2^63 - 1. */
-export function validateFileLength(length: unknown, argument: string): bigint {
+export function validateFileLength(length: unknown, argument: string): number | bigint {
   if (typeof length === 'bigint') {
     if (length < 0n || length > 2n ** 63n - 1n) throw outOfRange(argument, '>= 0 and <= 2 ** 63 - 1', `${length}n`)
     return length
   }
   if (typeof length !== 'number') throw invalidType(argument, 'of type number or bigint', length)
-  return BigInt(validateLength(length, argument))
+  return validateLength(length, argument)
 }
 
 export function validateOffset(offset: unknown, argument = 'offset'): number {

@@ -61,10 +61,6 @@ export declare function externalBuffersAllowed(): boolean
 /** How many mappings JavaScript holds now (for tests and diagnostics). */
 export declare function liveMappingCount(): number
 
-export declare function mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
-
-export declare function munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
-
 /** The running platform's values of every flag the API accepts. */
 export declare function platformConstants(): PlatformConstants
 
@@ -102,31 +98,16 @@ export interface PlatformConstants {
  */
 export declare function shmAllocate(fd: number, length: number): boolean
 
-/**
- * Closes `fd`. A second close of the same number is EBADF, as with
- * `fs.closeSync`.
- */
-export declare function shmClose(fd: number): void
-
 export declare function shmFchmod(fd: number, mode: number): void
 
 export declare function shmFchown(fd: number, uid: number, gid: number): void
 
 export declare function shmFstat(fd: number): ShmStats
 
-/** Sets the size of the object behind `fd` to exactly `length` bytes. */
-export declare function shmFtruncate(fd: number, length: bigint): void
-
 /** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
 export declare function shmIsReadOnly(fd: number): boolean
 
 export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number): number
-
-/**
- * Opens (or creates) the object `name` and returns its descriptor, which
- * from then on belongs to JavaScript.
- */
-export declare function shmOpenNamed(name: string, openFlagsBits: number, mode: number): number
 
 /** What `fstat` reports, with numbers as Node's `fs.Stats` gives them. */
 export interface ShmStats {
@@ -141,8 +122,6 @@ export interface ShmStats {
   mtimeMs: number
   ctimeMs: number
 }
-
-export declare function shmUnlinkNamed(name: string): void
 
 /** Starts waiting on a thread of our own; `settle` gets the result code. */
 export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait

@@ -1,17 +1,18 @@
-//! `waitInBuffer` and `notifyInBuffer`, the two calls a wait/notify
-//! ping-pong makes every round, as plain Node-API callbacks.
+//! The calls that run on every hot path (a lifecycle cycle, a wait/notify
+//! round trip), as plain Node-API callbacks.
 //!
 //! napi-rs wraps every `#[napi]` function that takes arguments in
 //! bookkeeping for borrowed class instances (a thread-local scope, a heap
-//! allocation and a lock per call). These two borrow nothing, and the
-//! bookkeeping was about a third of their cost: a profile of
-//! `waitInBuffer` returning 'not-equal' put 150 of its 440 ns there. A
-//! round trip makes four such calls, against a goal of 2 µs for all of it.
+//! allocation and a lock per call). None of these calls borrows a class
+//! instance, and the bookkeeping was a large share of their cost: 150 of
+//! the 440 ns of a `waitInBuffer` that returns 'not-equal', and about a
+//! microsecond of the seven calls of a lifecycle cycle.
 //!
-//! The arguments are read with the same Node-API calls napi-rs would make,
-//! and failures go through the same `Failure` as every other entry. The
-//! TypeScript declarations live in `lib/native.ts` (napi-rs types only what
-//! it generates).
+//! Each callback lives in the module of its concern; this one reads
+//! arguments with the same Node-API calls napi-rs would make, hands
+//! results and `Failure`s to JavaScript the way every other entry does, and
+//! registers the callbacks. Their TypeScript declarations live in
+//! `lib/native.ts` (napi-rs types only what it generates).
 
 use std::ffi::{c_void, CStr};
 use std::ptr;
@@ -22,7 +23,7 @@ use napi_derive::napi;
 
 use crate::errors::{Failure, Outcome};
 use crate::external::check;
-use crate::words;
+use crate::{fd, mmap, shm, words};
 
 /// The arguments of a call, `N` of them; missing ones are `undefined`.
 fn arguments<const N: usize>(
@@ -55,7 +56,7 @@ type NumberReader<T> = unsafe fn(sys::napi_env, sys::napi_value, *mut T) -> sys:
 /// ERR_INVALID_ARG_VALUE, like our other argument errors (napi-rs threw a
 /// plain Error coded NumberExpected); only direct calls to the binding see
 /// it, as the facade checks first.
-fn number_as<T: Default>(
+pub fn number_as<T: Default>(
   env: sys::napi_env,
   value: sys::napi_value,
   reader: NumberReader<T>,
@@ -75,19 +76,123 @@ fn number_as<T: Default>(
   }
 }
 
-/// Hands `outcome` to JavaScript: the number, or the failure thrown (and a
-/// null handle, which Node-API reads as undefined under the exception).
-fn finish(env: sys::napi_env, outcome: Outcome<u32>) -> sys::napi_value {
-  let failure = match outcome {
-    Ok(number) => {
-      let mut result = ptr::null_mut();
-      // SAFETY: `result` is a live local that Node-API writes one handle to.
-      let status = unsafe { sys::napi_create_uint32(env, number, &mut result) };
-      match check(status, "napi_create_uint32") {
-        Ok(()) => return result,
-        Err(failure) => failure,
-      }
-    }
+/// A JavaScript number, as `f64` (the checks in `args` take it from there).
+pub fn number(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome<f64> {
+  number_as(env, value, sys::napi_get_value_double, what)
+}
+
+/// Room on the stack for a string argument's UTF-8: shared memory names
+/// are at most 255 bytes on Linux and 31 on macOS, so longer ones (which
+/// the system refuses anyway) are the only ones read onto the heap.
+const STACK_STRING: usize = 512;
+
+/// Reads a string argument as UTF-8 (a lone surrogate becomes U+FFFD, as
+/// napi-rs reads it) and lends it to `use_it`.
+pub fn with_string<T>(
+  env: sys::napi_env,
+  value: sys::napi_value,
+  what: &str,
+  use_it: impl FnOnce(&str) -> Outcome<T>,
+) -> Outcome<T> {
+  let mut length = 0usize;
+  // SAFETY: a null buffer asks only for the length, written to a live local.
+  let status =
+    unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut length) };
+  if status == sys::Status::napi_string_expected {
+    return Err(Failure::InvalidValue(format!(
+      "The argument '{what}' must be a string"
+    )));
+  }
+  check(status, "napi_get_value_string_utf8")?;
+  let mut on_stack = [0u8; STACK_STRING];
+  let mut on_heap = Vec::new();
+  let buffer: &mut [u8] = if length < STACK_STRING {
+    &mut on_stack
+  } else {
+    on_heap.resize(length + 1, 0);
+    &mut on_heap
+  };
+  let mut written = 0usize;
+  // SAFETY: `buffer` has room for `length` bytes and the NUL Node-API adds;
+  // Node-API writes at most `buffer.len()` bytes into it and the count to
+  // a live local. The string cannot change between the two calls (strings
+  // are immutable and no JavaScript runs in between).
+  let status = unsafe {
+    sys::napi_get_value_string_utf8(
+      env,
+      value,
+      buffer.as_mut_ptr().cast(),
+      buffer.len(),
+      &mut written,
+    )
+  };
+  check(status, "napi_get_value_string_utf8")?;
+  let text = std::str::from_utf8(&buffer[..written.min(length)]).map_err(|_| {
+    Failure::InvalidValue(format!("The argument '{what}' must be well-formed Unicode"))
+  })?;
+  use_it(text)
+}
+
+/// What a callback returns to JavaScript.
+pub trait Returned {
+  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value>;
+}
+
+impl Returned for () {
+  fn into_js(self, _env: sys::napi_env) -> Outcome<sys::napi_value> {
+    // A callback that returns a null handle returns undefined.
+    Ok(ptr::null_mut())
+  }
+}
+
+impl Returned for sys::napi_value {
+  fn into_js(self, _env: sys::napi_env) -> Outcome<sys::napi_value> {
+    Ok(self)
+  }
+}
+
+/// Node-API's maker of one kind of number (`napi_create_int32`, ...).
+type NumberMaker<T> = unsafe fn(sys::napi_env, T, *mut sys::napi_value) -> sys::napi_status;
+
+fn make_number<T>(
+  env: sys::napi_env,
+  number: T,
+  maker: NumberMaker<T>,
+) -> Outcome<sys::napi_value> {
+  let mut result = ptr::null_mut();
+  // SAFETY: `maker` is one of Node-API's napi_create_* number functions,
+  // which write one handle to `result`, a live local.
+  let status = unsafe { maker(env, number, &mut result) };
+  check(status, "napi_create_*")?;
+  Ok(result)
+}
+
+impl Returned for i32 {
+  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
+    make_number(env, self, sys::napi_create_int32)
+  }
+}
+
+impl Returned for u32 {
+  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
+    make_number(env, self, sys::napi_create_uint32)
+  }
+}
+
+/// The whole of a plain callback taking `N` arguments: reads them, runs
+/// `body`, and hands its outcome to JavaScript (the value, or the failure
+/// thrown and a null handle, which Node-API reads as undefined under the
+/// pending exception).
+pub fn call<const N: usize, R: Returned>(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+  body: impl FnOnce([sys::napi_value; N]) -> Outcome<R>,
+) -> sys::napi_value {
+  let failure = match arguments::<N>(env, info)
+    .and_then(body)
+    .and_then(|returned| returned.into_js(env))
+  {
+    Ok(value) => return value,
     Err(failure) => failure,
   };
   // `throw` leaves the error pending in JavaScript and says so; if it could
@@ -107,45 +212,17 @@ fn finish(env: sys::napi_env, outcome: Outcome<u32>) -> sys::napi_value {
   ptr::null_mut()
 }
 
-/// `waitInBuffer(buffer, byteOffset, value, timeoutMs)`: waits on the word
-/// `byteOffset` bytes into `buffer` (a mapping) while it holds `value`;
-/// returns 0 (ok), 1 (not-equal) or 2 (timed-out).
-unsafe extern "C" fn wait_in_buffer(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  let outcome = (|| {
-    let [buffer, byte_offset, value, timeout_ms] = arguments::<4>(env, info)?;
-    let byte_offset = number_as(env, byte_offset, sys::napi_get_value_double, "byteOffset")?;
-    let value = number_as(env, value, sys::napi_get_value_int32, "value")?;
-    let timeout_ms = number_as(env, timeout_ms, sys::napi_get_value_double, "timeoutMs")?;
-    let word = words::word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
-    words::waited_code(words::wait_on(&word, value, timeout_ms))
-  })();
-  finish(env, outcome)
-}
-
-/// `notifyInBuffer(buffer, byteOffset, count)`: wakes up to `count`
-/// waiters on the word; returns how many were asleep.
-unsafe extern "C" fn notify_in_buffer(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  let outcome = (|| {
-    let [buffer, byte_offset, count] = arguments::<3>(env, info)?;
-    let byte_offset = number_as(env, byte_offset, sys::napi_get_value_double, "byteOffset")?;
-    let count = number_as(env, count, sys::napi_get_value_double, "count")?;
-    let word = words::word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
-    Ok(words::notify_on(&word, count))
-  })();
-  finish(env, outcome)
-}
-
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const FAST_CALLS: [(&CStr, Callback); 2] = [
-  (c"waitInBuffer", wait_in_buffer),
-  (c"notifyInBuffer", notify_in_buffer),
+const FAST_CALLS: [(&CStr, Callback); 8] = [
+  (c"shmOpenNamed", shm::shm_open_named),
+  (c"shmUnlinkNamed", shm::shm_unlink_named),
+  (c"shmFtruncate", fd::shm_ftruncate),
+  (c"shmClose", fd::shm_close),
+  (c"mmapShared", mmap::mmap_shared),
+  (c"munmapShared", mmap::munmap_shared),
+  (c"waitInBuffer", words::wait_in_buffer),
+  (c"notifyInBuffer", words::notify_in_buffer),
 ];
 
 /// Puts the plain callbacks on the addon's exports, beside napi-rs's.

@@ -5,8 +5,7 @@
 
 use std::os::fd::{BorrowedFd, RawFd};
 
-use napi::bindgen_prelude::BigInt;
-use napi::Env;
+use napi::{sys, Env};
 use napi_derive::napi;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::stat::{fchmod, fstat, Mode};
@@ -15,6 +14,8 @@ use nix::unistd::{close, fchown, ftruncate, Gid, Uid};
 use crate::args;
 use crate::constants::permissions_allowed;
 use crate::errors::{report, Failure, Outcome};
+use crate::external::check;
+use crate::fast_calls;
 
 /// Lends a descriptor number from JavaScript to `call`, for one system call.
 pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
@@ -26,31 +27,60 @@ pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
   call(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// Closes `fd`. A second close of the same number is EBADF, as with
-/// `fs.closeSync`.
-#[napi]
-pub fn shm_close(env: Env, fd: f64) -> napi::Result<()> {
-  report(
-    &env,
-    args::fd(fd).and_then(|fd| close(fd).map_err(Failure::sys("close"))),
-  )
+/// `shmClose(fd)`: closes `fd`. A second close of the same number is
+/// EBADF, as with `fs.closeSync`. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn shm_close(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[fd]| {
+    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    close(fd).map_err(Failure::sys("close"))
+  })
 }
 
-/// Sets the size of the object behind `fd` to exactly `length` bytes.
-#[napi]
-pub fn shm_ftruncate(env: Env, fd: f64, length: BigInt) -> napi::Result<()> {
-  let outcome = (|| {
-    let fd = args::fd(fd)?;
-    let (length, lossless) = length.get_i64();
-    if !lossless || length < 0 {
-      return Err(Failure::OutOfRange(format!(
-        "The value of \"length\" is out of range. It must be >= 0 and <= {}",
-        i64::MAX
-      )));
-    }
+/// A length for ftruncate: a number up to 2^53 - 1, or a bigint up to
+/// 2^63 - 1 (a number needs no BigInt made for it).
+fn file_length(env: sys::napi_env, value: sys::napi_value) -> Outcome<i64> {
+  let mut kind = sys::ValueType::napi_undefined;
+  // SAFETY: `value` is a handle valid for this call; `kind` a live local.
+  let status = unsafe { sys::napi_typeof(env, value, &mut kind) };
+  check(status, "napi_typeof")?;
+  if kind == sys::ValueType::napi_number {
+    let length = args::byte_count(fast_calls::number(env, value, "length")?, "length")?;
+    return Ok(length as i64);
+  }
+  if kind != sys::ValueType::napi_bigint {
+    return Err(Failure::InvalidValue(
+      "The argument 'length' must be a number or a bigint".into(),
+    ));
+  }
+  let mut length = 0i64;
+  let mut lossless = false;
+  // SAFETY: `value` is a bigint handle valid for this call; both
+  // out-pointers point at live locals.
+  let status = unsafe { sys::napi_get_value_bigint_int64(env, value, &mut length, &mut lossless) };
+  check(status, "napi_get_value_bigint_int64")?;
+  if !lossless || length < 0 {
+    return Err(Failure::OutOfRange(format!(
+      "The value of \"length\" is out of range. It must be >= 0 and <= {}",
+      i64::MAX
+    )));
+  }
+  Ok(length)
+}
+
+/// `shmFtruncate(fd, length)`: sets the size of the object behind `fd` to
+/// exactly `length` bytes. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn shm_ftruncate(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[fd, length]| {
+    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    let length = file_length(env, length)?;
     with_fd(fd, |fd| ftruncate(fd, length)).map_err(Failure::sys("ftruncate"))
-  })();
-  report(&env, outcome)
+  })
 }
 
 /// What `fstat` reports, with numbers as Node's `fs.Stats` gives them.

@@ -6,15 +6,15 @@
 use std::num::NonZeroUsize;
 use std::ptr;
 
-use napi::bindgen_prelude::Unknown;
-use napi::{sys, Env, JsValue};
+use napi::{sys, Env};
 use napi_derive::napi;
 use nix::sys::mman::ProtFlags;
 
 use crate::args;
 use crate::constants::{page_size, protections_allowed};
-use crate::errors::{report, Failure, Outcome};
+use crate::errors::{Failure, Outcome};
 use crate::external::{self, check};
+use crate::fast_calls;
 use crate::fd::{object_size, with_fd};
 use crate::mapping::Mapping;
 use crate::registry;
@@ -71,17 +71,21 @@ fn map(env: &Env, length: f64, protections: f64, fd: f64, offset: f64) -> Outcom
   external::hand_out(env, checked_mapping(length, protections, fd, offset, true)?)
 }
 
-#[napi(ts_return_type = "ArrayBuffer")]
-pub fn mmap_shared<'env>(
-  env: &'env Env,
-  length: f64,
-  protections: f64,
-  fd: f64,
-  offset: f64,
-) -> napi::Result<Unknown<'env>> {
-  let value = report(env, map(env, length, protections, fd, offset))?;
-  // SAFETY: `value` was just created in this environment by Node-API.
-  Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+/// `mmapShared(length, protections, fd, offset)`: maps the range and
+/// returns one ArrayBuffer over it. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn mmap_shared(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[length, protections, fd, offset]| {
+    map(
+      &Env::from_raw(env),
+      fast_calls::number(env, length, "length")?,
+      fast_calls::number(env, protections, "protections")?,
+      fast_calls::number(env, fd, "fd")?,
+      fast_calls::number(env, offset, "offset")?,
+    )
+  })
 }
 
 pub type IsKind = unsafe fn(sys::napi_env, sys::napi_value, *mut bool) -> sys::napi_status;
@@ -154,12 +158,16 @@ fn array_buffer_of(env: &Env, value: sys::napi_value) -> Outcome<sys::napi_value
   ))
 }
 
-#[napi(ts_args_type = "mapped: ArrayBuffer | ArrayBufferView")]
-pub fn munmap_shared(env: &Env, mapped: Unknown<'_>) -> napi::Result<()> {
-  report(
-    env,
-    array_buffer_of(env, mapped.raw()).and_then(|array_buffer| external::unmap(env, array_buffer)),
-  )
+/// `munmapShared(mapped)`: unmaps what `mmapShared` returned, given the
+/// ArrayBuffer or a view on it. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn munmap_shared(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[mapped]| {
+    let env = Env::from_raw(env);
+    external::unmap(&env, array_buffer_of(&env, mapped)?)
+  })
 }
 
 /// How many mappings JavaScript holds now (for tests and diagnostics).

@@ -3,7 +3,7 @@
 
 use std::os::fd::{IntoRawFd, OwnedFd};
 
-use napi::Env;
+use napi::{sys, Env};
 use napi_derive::napi;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -13,6 +13,7 @@ use nix::sys::stat::Mode;
 use crate::args;
 use crate::constants::{open_flags_allowed, permissions_allowed};
 use crate::errors::{report, Failure, Outcome};
+use crate::fast_calls;
 
 fn open_flags(value: f64) -> Outcome<OFlag> {
   let bits = args::bits_within(value, open_flags_allowed(), "openFlags")?;
@@ -54,27 +55,32 @@ fn open(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
   shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
 }
 
-/// Opens (or creates) the object `name` and returns its descriptor, which
-/// from then on belongs to JavaScript.
-#[napi]
-pub fn shm_open_named(
-  env: Env,
-  name: String,
-  open_flags_bits: f64,
-  mode: f64,
-) -> napi::Result<i32> {
-  let outcome = (|| {
-    let fd = open(&name, open_flags(open_flags_bits)?, permissions(mode)?)?;
+/// `shmOpenNamed(name, openFlags, mode)`: opens (or creates) the object
+/// `name` and returns its descriptor, which from then on belongs to
+/// JavaScript. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn shm_open_named(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[name, open_flags_bits, mode]| {
+    let flags = open_flags(fast_calls::number(env, open_flags_bits, "openFlags")?)?;
+    let mode = permissions(fast_calls::number(env, mode, "permissions")?)?;
+    let fd = fast_calls::with_string(env, name, "name", |name| open(name, flags, mode))?;
     Ok(fd.into_raw_fd())
-  })();
-  report(&env, outcome)
+  })
 }
 
-#[napi]
-pub fn shm_unlink_named(env: Env, name: String) -> napi::Result<()> {
-  let outcome = check_name(&name, "shm_unlink")
-    .and_then(|()| shm_unlink(name.as_str()).map_err(Failure::sys("shm_unlink")));
-  report(&env, outcome)
+/// `shmUnlinkNamed(name)`: removes the name. A plain callback.
+pub unsafe extern "C" fn shm_unlink_named(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[name]| {
+    fast_calls::with_string(env, name, "name", |name| {
+      check_name(name, "shm_unlink")?;
+      shm_unlink(name).map_err(Failure::sys("shm_unlink"))
+    })
+  })
 }
 
 /// An unguessable name: 96 bits from the operating system's random source.

@@ -18,6 +18,7 @@ use nix::sys::mman::ProtFlags;
 use crate::args;
 use crate::errors::{report, Failure, Outcome};
 use crate::external::check;
+use crate::fast_calls;
 use crate::mapping::Mapping;
 use crate::mmap::is_kind;
 use crate::registry;
@@ -126,6 +127,37 @@ pub fn waited_code(waited: Waited) -> Outcome<u32> {
 
 pub fn notify_on(word: &Word, how_many: f64) -> u32 {
   wait::notify(word.atomic(), count(how_many))
+}
+
+/// `waitInBuffer(buffer, byteOffset, value, timeoutMs)`: waits on the word
+/// `byteOffset` bytes into `buffer` (a mapping) while it holds `value`;
+/// returns 0 (ok), 1 (not-equal) or 2 (timed-out). A plain callback: see
+/// `fast_calls`.
+pub unsafe extern "C" fn wait_in_buffer(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[buffer, byte_offset, value, timeout_ms]| {
+    let byte_offset = fast_calls::number(env, byte_offset, "byteOffset")?;
+    let value = fast_calls::number_as(env, value, sys::napi_get_value_int32, "value")?;
+    let timeout_ms = fast_calls::number(env, timeout_ms, "timeoutMs")?;
+    let word = word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
+    waited_code(wait_on(&word, value, timeout_ms))
+  })
+}
+
+/// `notifyInBuffer(buffer, byteOffset, count)`: wakes up to `count`
+/// waiters on the word; returns how many were asleep. A plain callback.
+pub unsafe extern "C" fn notify_in_buffer(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[buffer, byte_offset, count]| {
+    let byte_offset = fast_calls::number(env, byte_offset, "byteOffset")?;
+    let count = fast_calls::number(env, count, "count")?;
+    let word = word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
+    Ok(notify_on(&word, count))
+  })
 }
 
 /// Called with the wait's result code (0 ok, 1 not-equal, 2 timed-out) on
