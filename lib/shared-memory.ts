@@ -14,12 +14,12 @@ import { inspect } from 'node:util'
 import { constants } from './constants'
 import { ShmError, callNative, invalidType, outOfRange, withCode } from './errors'
 import type { Permission } from './keywords'
+import { FdOwner } from './fd-owner'
 import { native } from './native'
 import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
 import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
-type FdOwner = InstanceType<typeof native.FdOwner>
 type MappedRegion = InstanceType<typeof native.MappedRegion>
 
 export interface CreateOptions {
@@ -122,7 +122,7 @@ interface Setup {
 /** Takes ownership of a descriptor just opened; closes it if that fails. */
 function adopt(fd: number): FdOwner {
   try {
-    return callNative(() => native.FdOwner.adopt(fd))
+    return FdOwner.adopt(fd, false)
   } catch (error) {
     shmClose(fd)
     throw error
@@ -280,7 +280,7 @@ export class SharedMemory implements Disposable {
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
     const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
-    const owner = callNative(() => native.FdOwner.adopt(fd))
+    const owner = FdOwner.adopt(fd, true)
     let readOnly: boolean
     try {
       readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(fd))

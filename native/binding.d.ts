@@ -9,21 +9,6 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare class FdOwner {
-  /**
-   * Takes ownership of the open descriptor `fd`; from now on only this
-   * object closes it. Fails, without taking it, if `fd` is not open.
-   */
-  static adopt(fd: number): FdOwner
-  /** The descriptor number, or -1 once closed (as Node's `FileHandle.fd`). */
-  get fd(): number
-  /**
-   * Closes the descriptor and reports close(2)'s result; later calls do
-   * nothing.
-   */
-  close(): void
-}
-
 export declare class MappedRegion {
   /** Maps like `mmap`, with the same checks, for copy-mode access. */
   static map(length: number, protections: number, fd: number, offset: number): MappedRegion

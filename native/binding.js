@@ -835,7 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.FdOwner = nativeBinding.FdOwner
 module.exports.MappedRegion = nativeBinding.MappedRegion
 module.exports.PendingWait = nativeBinding.PendingWait
 module.exports.externalBuffersAllowed = nativeBinding.externalBuffersAllowed

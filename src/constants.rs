@@ -3,6 +3,8 @@
 //! Linux and 0x200 on macOS), so the facade reads them from here instead of
 //! keeping a table of its own.
 
+use std::sync::LazyLock;
+
 use napi_derive::napi;
 use nix::fcntl::OFlag;
 use nix::sys::mman::ProtFlags;
@@ -34,12 +36,16 @@ fn mode_bits(mode: Mode) -> u32 {
 
 /// The size of a page, which `mmap` offsets must be a multiple of.
 pub fn page_size() -> u64 {
-  // sysconf(_SC_PAGESIZE) cannot fail on any platform we build for; 4096 is
-  // only a fallback so this never panics.
-  match sysconf(SysconfVar::PAGE_SIZE) {
-    Ok(Some(size)) if size > 0 => size as u64,
-    _ => 4096,
-  }
+  // Asked once: every mmap checks its offset against it.
+  static PAGE_SIZE: LazyLock<u64> = LazyLock::new(|| {
+    // sysconf(_SC_PAGESIZE) cannot fail on any platform we build for; 4096
+    // is only a fallback so this never panics.
+    match sysconf(SysconfVar::PAGE_SIZE) {
+      Ok(Some(size)) if size > 0 => size as u64,
+      _ => 4096,
+    }
+  });
+  *PAGE_SIZE
 }
 
 #[napi(object)]

@@ -23,7 +23,7 @@ use napi_derive::napi;
 
 use crate::errors::{Failure, Outcome};
 use crate::external::check;
-use crate::{fd, mmap, shm, words};
+use crate::{fd, mmap, owner, shm, words};
 
 /// The arguments of a call, `N` of them; missing ones are `undefined`.
 fn arguments<const N: usize>(
@@ -79,6 +79,20 @@ pub fn number_as<T: Default>(
 /// A JavaScript number, as `f64` (the checks in `args` take it from there).
 pub fn number(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome<f64> {
   number_as(env, value, sys::napi_get_value_double, what)
+}
+
+/// A JavaScript boolean.
+pub fn boolean(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome<bool> {
+  let mut answer = false;
+  // SAFETY: `value` is a handle valid for this call; `answer` a live local.
+  let status = unsafe { sys::napi_get_value_bool(env, value, &mut answer) };
+  if status == sys::Status::napi_boolean_expected {
+    return Err(Failure::InvalidValue(format!(
+      "The argument '{what}' must be a boolean"
+    )));
+  }
+  check(status, "napi_get_value_bool")?;
+  Ok(answer)
 }
 
 /// Room on the stack for a string argument's UTF-8: shared memory names
@@ -214,13 +228,15 @@ pub fn call<const N: usize, R: Returned>(
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const FAST_CALLS: [(&CStr, Callback); 8] = [
+const FAST_CALLS: [(&CStr, Callback); 10] = [
   (c"shmOpenNamed", shm::shm_open_named),
   (c"shmUnlinkNamed", shm::shm_unlink_named),
   (c"shmFtruncate", fd::shm_ftruncate),
   (c"shmClose", fd::shm_close),
   (c"mmapShared", mmap::mmap_shared),
   (c"munmapShared", mmap::munmap_shared),
+  (c"fdOwnerAdopt", owner::fd_owner_adopt),
+  (c"fdOwnerClose", owner::fd_owner_close),
   (c"waitInBuffer", words::wait_in_buffer),
   (c"notifyInBuffer", words::notify_in_buffer),
 ];

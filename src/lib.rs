@@ -4,8 +4,8 @@
 //! reach a system call unchecked.
 //!
 //! Resources are owned by types that release them on `Drop`: descriptors by
-//! `OwnedFd` until they are handed to JavaScript (or for good, inside an
-//! [`owner::FdOwner`]), mappings by [`mapping::Mapping`]
+//! `OwnedFd` until they are handed to JavaScript (or for good, in the
+//! table of [`owner`]), mappings by [`mapping::Mapping`]
 //! held in [`registry`] for as long as JavaScript can reach them.
 
 #![deny(clippy::undocumented_unsafe_blocks)]

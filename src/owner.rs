@@ -1,18 +1,28 @@
-//! `FdOwner`: a descriptor owned by a JavaScript object (the facade's
-//! `SharedMemory`). It is closed by an explicit `close()`, or, if that never
-//! happens, when the object is garbage collected or its environment (a
-//! worker thread, say) is torn down: `OwnedFd`'s `Drop` closes it.
+//! Descriptors owned by JavaScript objects (the facade's `FdOwner`, which
+//! `SharedMemory` holds). Each is closed by an explicit close, or, if that
+//! never happens, when its object is garbage collected or its environment
+//! (a worker thread, say) is torn down: `OwnedFd`'s `Drop` closes it.
+//!
+//! JavaScript holds a Node-API external whose data is a serial number into
+//! the table here, never a pointer: an external that is not ours (another
+//! addon's, passed to a direct call) finds nothing instead of being read as
+//! ours. An external is much cheaper to make than a napi-rs class instance,
+//! which was a third of a `SharedMemory` cycle's time outside the kernel.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use napi::bindgen_prelude::ObjectFinalize;
-use napi::Env;
-use napi_derive::napi;
+use napi::sys;
 use nix::unistd::close;
 
 use crate::args;
-use crate::errors::{report, Failure};
-use crate::external::account;
+use crate::errors::Failure;
+use crate::external::{account, check};
+use crate::fast_calls;
 use crate::fd::object_size;
 
 /// What an owned descriptor counts for in V8's external memory. Not its
@@ -21,58 +31,93 @@ use crate::fd::object_size;
 /// long before it runs out of descriptors.
 const FD_PRESSURE: i64 = 64 * 1024;
 
-#[napi(custom_finalize)]
-pub struct FdOwner {
-  fd: Option<OwnedFd>,
+static OWNED: LazyLock<Mutex<HashMap<usize, OwnedFd>>> = LazyLock::new(Mutex::default);
+static NEXT_SERIAL: AtomicUsize = AtomicUsize::new(1);
+
+fn owned() -> MutexGuard<'static, HashMap<usize, OwnedFd>> {
+  // No code holding the lock can panic, but never turn a poisoned lock
+  // into a panic across the FFI boundary either.
+  OWNED
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl ObjectFinalize for FdOwner {
-  fn finalize(self, env: Env) -> napi::Result<()> {
-    if self.fd.is_some() {
-      account(env.raw(), -FD_PRESSURE);
-    }
-    // `self.fd` drops here: OwnedFd closes it.
-    Ok(())
+/// Runs when the external is collected or its environment torn down.
+/// `data` is the serial number; an explicit close may have come first.
+unsafe extern "C" fn close_when_collected(
+  env: sys::napi_env,
+  data: *mut c_void,
+  _hint: *mut c_void,
+) {
+  if let Some(fd) = owned().remove(&(data as usize)) {
+    account(env, -FD_PRESSURE);
+    // `fd` drops here: OwnedFd closes it.
+    drop(fd);
   }
 }
 
-#[napi]
-impl FdOwner {
-  /// Takes ownership of the open descriptor `fd`; from now on only this
-  /// object closes it. Fails, without taking it, if `fd` is not open.
-  #[napi(factory)]
-  pub fn adopt(env: Env, fd: f64) -> napi::Result<FdOwner> {
-    let outcome = args::fd(fd).and_then(|fd| {
-      // Confirms the descriptor is open before anyone may close it.
+/// `fdOwnerAdopt(fd, verify)`: takes ownership of the open descriptor `fd`
+/// and returns the handle that owns it. With `verify`, first confirms that
+/// `fd` is open (one fstat), for descriptors that come from outside; the
+/// facade skips that for descriptors it has just opened. On failure `fd`
+/// is not taken. A plain callback: see `fast_calls`.
+pub unsafe extern "C" fn fd_owner_adopt(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[fd, verify]| {
+    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    if fast_calls::boolean(env, verify, "verify")? {
       object_size(fd)?;
-      // SAFETY: `fd` is open (fstat just succeeded) and the caller hands us
-      // its ownership: the facade adopts only descriptors it opened itself
-      // or that the user gave away through `SharedMemory.fromFd`. Memory
-      // safety does not rest on this; at worst a number still used
-      // elsewhere would be closed, as `fs.closeSync` can do.
-      Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    });
-    let fd = report(&env, outcome)?;
-    account(env.raw(), FD_PRESSURE);
-    Ok(FdOwner { fd: Some(fd) })
-  }
-
-  /// The descriptor number, or -1 once closed (as Node's `FileHandle.fd`).
-  #[napi(getter)]
-  pub fn fd(&self) -> i32 {
-    self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
-  }
-
-  /// Closes the descriptor and reports close(2)'s result; later calls do
-  /// nothing.
-  #[napi]
-  pub fn close(&mut self, env: Env) -> napi::Result<()> {
-    match self.fd.take() {
-      Some(fd) => {
-        account(env.raw(), -FD_PRESSURE);
-        report(&env, close(fd).map_err(Failure::sys("close")))
-      }
-      None => Ok(()),
     }
-  }
+    let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+    let mut handle = ptr::null_mut();
+    // SAFETY: the data is an integer the finalizer only looks up, never a
+    // pointer; the finalizer matches napi_finalize; `handle` is a live local.
+    let status = unsafe {
+      sys::napi_create_external(
+        env,
+        serial as *mut c_void,
+        Some(close_when_collected),
+        ptr::null_mut(),
+        &mut handle,
+      )
+    };
+    // Nothing is taken until the handle exists: a failure leaves `fd` to
+    // the caller, who closes it.
+    check(status, "napi_create_external")?;
+    // SAFETY: `fd` is open (checked above, or just opened by the facade)
+    // and the caller hands us its ownership: the facade adopts only
+    // descriptors it opened itself or that the user gave away through
+    // `SharedMemory.fromFd`. Memory safety does not rest on this; at worst
+    // a number still used elsewhere would be closed, as `fs.closeSync` can.
+    owned().insert(serial, unsafe { OwnedFd::from_raw_fd(fd) });
+    account(env, FD_PRESSURE);
+    Ok(handle)
+  })
+}
+
+/// `fdOwnerClose(handle)`: closes the descriptor `handle` owns and reports
+/// close(2)'s result; later calls do nothing. A plain callback.
+pub unsafe extern "C" fn fd_owner_close(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[handle]| {
+    let mut data = ptr::null_mut();
+    // SAFETY: `handle` is a value valid for this call; `data` a live local.
+    // For anything but an external Node-API answers napi_invalid_arg.
+    let status = unsafe { sys::napi_get_value_external(env, handle, &mut data) };
+    if status == sys::Status::napi_invalid_arg {
+      return Err(Failure::InvalidValue(
+        "The argument 'handle' must be a handle returned by fdOwnerAdopt()".into(),
+      ));
+    }
+    check(status, "napi_get_value_external")?;
+    let Some(fd) = owned().remove(&(data as usize)) else {
+      return Ok(());
+    };
+    account(env, -FD_PRESSURE);
+    close(fd).map_err(Failure::sys("close"))
+  })
 }

@@ -1,0 +1,39 @@
+// FdOwner: a descriptor that belongs to one JavaScript object. close()
+// closes it; if that never happens, the native side closes it when the
+// object is garbage collected or its thread's environment is torn down
+// (src/owner.rs). SharedMemory holds one.
+
+import { callNative } from './errors'
+import { native } from './native'
+
+export class FdOwner {
+  /** The native handle (an external) whose finalizer closes the descriptor. */
+  readonly #handle: object
+  #fd: number
+
+  private constructor(handle: object, fd: number) {
+    this.#handle = handle
+    this.#fd = fd
+  }
+
+  /**
+   * Takes ownership of the open descriptor `fd`. With `verify`, first
+   * confirms it is open (one fstat), for descriptors from outside; without,
+   * for ones this package has just opened. On failure `fd` is not taken.
+   */
+  static adopt(fd: number, verify: boolean): FdOwner {
+    return new FdOwner(callNative(() => native.fdOwnerAdopt(fd, verify)), fd)
+  }
+
+  /** The descriptor number, or -1 once closed (as Node's `FileHandle.fd`). */
+  get fd(): number {
+    return this.#fd
+  }
+
+  /** Closes the descriptor and reports close(2)'s result; later calls do nothing. */
+  close(): void {
+    if (this.#fd === -1) return
+    this.#fd = -1
+    callNative(() => native.fdOwnerClose(this.#handle))
+  }
+}
