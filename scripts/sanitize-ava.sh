@@ -88,7 +88,10 @@ if [ ! -f "$binary" ]; then echo "no $binary: build the release addon first (npm
 cp -p "$binary" "$work/release.node" || exit 1
 restore() { cp -p "$work/release.node" "$binary.restoring" && mv -f "$binary.restoring" "$binary"; }
 trap restore EXIT
-trap 'exit 130' INT TERM HUP
+# ava runs in the background and is waited for, so a signal is handled at
+# once (bash defers traps while a foreground child runs) and stops it too.
+ava_pid=
+trap '[ -z "$ava_pid" ] || kill "$ava_pid" 2>/dev/null; exit 130' INT TERM HUP
 cp "$artifact" "$binary.debug" && mv -f "$binary.debug" "$binary" || exit 1
 
 # --- run ------------------------------------------------------------------
@@ -101,8 +104,11 @@ for spec in "${specs[@]}"; do
   start=$SECONDS
   VALGRIND_WRAPPER="$work/node" VALGRIND_SPEC="$name" \
     node --import "$work/fork-via-valgrind.mjs" node_modules/ava/entrypoints/cli.mjs \
-    --serial --concurrency=1 --timeout=10m "$spec" >"$logs/$name.ava" 2>&1
+    --serial --concurrency=1 --timeout=10m "$spec" >"$logs/$name.ava" 2>&1 &
+  ava_pid=$!
+  wait "$ava_pid"
   rc=$?
+  ava_pid=
   result=$(grep -Eo '[0-9]+ tests? (passed|failed)|[0-9]+ (known failure|tests? skipped)' "$logs/$name.ava" | paste -sd, -)
   [ $rc -eq 0 ] || { status=1; result="$result; ava exit $rc"; }
   printf '%-26s %8d  %s\n' "$name" $((SECONDS - start)) "$result"

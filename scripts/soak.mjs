@@ -139,7 +139,8 @@ function maps() {
     .length
 }
 
-const mib = (value) => value.toFixed(1)
+// A growth that rounds to zero prints as 0.0, never -0.0.
+const mib = (value) => (Math.abs(value) < 0.05 ? 0 : value).toFixed(1)
 const count = (value) => value.toLocaleString('en')
 
 function printCurve(result) {
