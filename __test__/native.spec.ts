@@ -2,6 +2,8 @@
 // every entry returns or throws; it never crashes the process, and leaves
 // no descriptor or mapping behind.
 
+import { constants } from 'node:os'
+
 import test from 'ava'
 import { MAPPING_COUNT_SOURCE, runNode } from './helpers'
 
@@ -13,7 +15,7 @@ test('every native entry survives hostile arguments', async (t) => {
     const fds = () => fs.readdirSync('/proc/self/fd').length
     const maps = ${MAPPING_COUNT_SOURCE}
     const hostile = [
-      undefined, null, true, '', 'x', '/', '/..', '/.', '/a/b', 'a\\0b', '\\uD800', 'n'.repeat(5000),
+      undefined, null, true, false, '', 'x', '/', '/..', '/.', '/a/b', 'a\\0b', '\\uD800', 'n'.repeat(5000),
       0, -0, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), Number.MAX_VALUE,
       0n, -1n, 2n ** 64n, {}, [], [1], () => 1, Symbol('s'),
       new ArrayBuffer(8), new SharedArrayBuffer(8), new Uint8Array(new SharedArrayBuffer(8)), Buffer.alloc(4),
@@ -43,13 +45,11 @@ test('every native entry survives hostile arguments', async (t) => {
       attempt(() => native.shmFstat(a))
       attempt(() => native.shmIsReadOnly(a))
       attempt(() => native.munmapShared(a))
-      attempt(() => native.fdOwnerAdopt(typeof a === 'number' ? -Math.abs(a) - 1 : a, true))
-      attempt(() => native.fdOwnerAdopt(typeof a === 'number' ? -Math.abs(a) - 1 : a, false))
+      attempt(() => native.fdOwnerAdopt(typeof a === 'number' ? -Math.abs(a) - 1 : a))
       attempt(() => native.fdOwnerClose(a))
       const fd = own()
       native.shmFtruncate(fd, 4096n)
       attempt(() => native.shmFtruncate(fd, a))
-      attempt(() => { const spare = own(); try { native.fdOwnerClose(native.fdOwnerAdopt(spare, a)) } catch (e) { native.shmClose(spare); throw e } })
       attempt(() => native.shmFchmod(fd, a))
       attempt(() => native.shmFchown(fd, a, -1))
       attempt(() => native.shmAllocate(fd, a))
@@ -106,4 +106,53 @@ test('the native layer refuses names that do not name one object, even unnormali
   `)
   t.is(child.code, 0, child.stderr)
   t.deepEqual(JSON.parse(child.stdout), Array(6).fill('ERR_INVALID_ARG_VALUE'))
+})
+
+test('a descriptor handle: adopting needs an open descriptor, a second close does nothing, and collection closes only what is still open', async (t) => {
+  const child = await runNode(
+    `
+    const native = require('./native/binding.js')
+    const fs = require('fs')
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const before = fds()
+    const result = {}
+    // A number that is not an open descriptor is refused and nothing is taken.
+    const fd = native.shmOpenAnonymous(2, 0o600, 3)
+    native.shmClose(fd)
+    try { native.fdOwnerAdopt(fd); result.adoptedClosed = true } catch (e) { result.adoptClosed = [e.code, e.errno, e.syscall] }
+    // Adopted, closed explicitly, closed again: the second close does nothing.
+    const handle = native.fdOwnerAdopt(native.shmOpenAnonymous(2, 0o600, 3))
+    result.whileOpen = fds() - before
+    native.fdOwnerClose(handle)
+    native.fdOwnerClose(handle)
+    result.afterClose = fds() - before
+    // A descriptor opened after that close may get the same number; when the
+    // closed handle is collected, it must stay open.
+    const reused = native.shmOpenAnonymous(2, 0o600, 3)
+    // Handles dropped without a close are closed by collection.
+    for (let i = 0; i < 10; i++) native.fdOwnerAdopt(native.shmOpenAnonymous(2, 0o600, 3))
+    result.dropped = fds() - before
+    setTimeout(() => {
+      gc()
+      setTimeout(() => {
+        gc()
+        setTimeout(() => {
+          result.afterGc = fds() - before
+          try { native.shmFstat(reused); result.reusedOpen = true } catch { result.reusedOpen = false }
+          native.shmClose(reused)
+          console.log(JSON.stringify(result))
+        }, 50)
+      }, 50)
+    }, 50)
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout)
+  t.deepEqual(result.adoptClosed, ['ERR_SHM_SYSCALL', -constants.errno.EBADF, 'fcntl'])
+  t.is(result.whileOpen, 1)
+  t.is(result.afterClose, 0)
+  t.is(result.dropped, 11)
+  t.is(result.afterGc, 1)
+  t.true(result.reusedOpen)
 })

@@ -264,7 +264,7 @@ for (const [name, rows] of Object.entries(scale)) {
   const shown = name.startsWith('posix-shm') || Object.values(unmapping).includes(name) ? name : `posix-shm ${name}`
   for (const row of rows) {
     const range = `${fmt(row.min ?? row.usPerCycle)} - ${fmt(row.max ?? row.usPerCycle)}`
-    const growth = (row.usPerCycle / rows[0].usPerCycle).toFixed(2)
+    const growth = rows[0].usPerCycle > 0 ? (row.usPerCycle / rows[0].usPerCycle).toFixed(2) : 'n/a'
     table.push(`| ${shown} | ${row.objects} | ${fmt(row.usPerCycle)} | ${range} | ${growth} | ${row.mappings} | ${row.rssMiB.toFixed(0)} |`)
   }
 }

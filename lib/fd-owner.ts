@@ -16,13 +16,9 @@ export class FdOwner {
     this.#fd = fd
   }
 
-  /**
-   * Takes ownership of the open descriptor `fd`. With `verify`, first
-   * confirms it is open (one fstat), for descriptors from outside; without,
-   * for ones this package has just opened. On failure `fd` is not taken.
-   */
-  static adopt(fd: number, verify: boolean): FdOwner {
-    return new FdOwner(callNative(() => native.fdOwnerAdopt(fd, verify)), fd)
+  /** Takes ownership of the open descriptor `fd`. Fails, without taking it, if `fd` is not open. */
+  static adopt(fd: number): FdOwner {
+    return new FdOwner(callNative(() => native.fdOwnerAdopt(fd)), fd)
   }
 
   /** The descriptor number, or -1 once closed (as Node's `FileHandle.fd`). */

@@ -22,8 +22,8 @@ interface FastCalls {
   mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
   /** Detaches the ArrayBuffer (given it or a view on it) and unmaps its memory. */
   munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
-  /** Takes ownership of `fd` (with `verify`, after checking it is open); returns the handle whose finalizer closes it. */
-  fdOwnerAdopt(fd: number, verify: boolean): object
+  /** Takes ownership of `fd`, which must be open; returns the handle whose finalizer closes it. */
+  fdOwnerAdopt(fd: number): object
   /** Closes the descriptor a handle from `fdOwnerAdopt` owns; later calls do nothing. */
   fdOwnerClose(handle: object): void
   /** Waits on a word of a mapping; 0 ok, 1 not-equal, 2 timed-out. */

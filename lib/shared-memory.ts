@@ -122,7 +122,7 @@ interface Setup {
 /** Takes ownership of a descriptor just opened; closes it if that fails. */
 function adopt(fd: number): FdOwner {
   try {
-    return FdOwner.adopt(fd, false)
+    return FdOwner.adopt(fd)
   } catch (error) {
     shmClose(fd)
     throw error
@@ -280,7 +280,7 @@ export class SharedMemory implements Disposable {
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
     const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
-    const owner = FdOwner.adopt(fd, true)
+    const owner = FdOwner.adopt(fd)
     let readOnly: boolean
     try {
       readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(fd))

@@ -73,8 +73,8 @@ export function validateObject(value: unknown, argument: string): asserts value 
  */
 export function normalizeName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw invalidType(argument, 'of type string', name)
-  // Checked in place on the full name: no substring is made, and the one
-  // string that reaches the native side is flat already.
+  // Checked in place on the full name, with no substring made; the checks
+  // flatten it, so the native side reads one flat string.
   const full = name.charCodeAt(0) === SLASH ? name : `/${name}`
   let problem: string | undefined
   if (full.length === 1) problem = 'must name an object: it is empty or only "/"'

@@ -20,6 +20,7 @@ use std::ptr;
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
+use nix::errno::Errno;
 
 use crate::errors::{Failure, Outcome};
 use crate::external::check;
@@ -81,31 +82,19 @@ pub fn number(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome
   number_as(env, value, sys::napi_get_value_double, what)
 }
 
-/// A JavaScript boolean.
-pub fn boolean(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome<bool> {
-  let mut answer = false;
-  // SAFETY: `value` is a handle valid for this call; `answer` a live local.
-  let status = unsafe { sys::napi_get_value_bool(env, value, &mut answer) };
-  if status == sys::Status::napi_boolean_expected {
-    return Err(Failure::InvalidValue(format!(
-      "The argument '{what}' must be a boolean"
-    )));
-  }
-  check(status, "napi_get_value_bool")?;
-  Ok(answer)
-}
+/// Room on the stack for a name's UTF-8 and its NUL. Shared memory names
+/// are at most 255 bytes on Linux and 31 on macOS; longer ones are refused
+/// before they are copied, so no name, however long, is copied to the heap.
+const LONGEST_NAME: usize = 511;
 
-/// Room on the stack for a string argument's UTF-8: shared memory names
-/// are at most 255 bytes on Linux and 31 on macOS, so longer ones (which
-/// the system refuses anyway) are the only ones read onto the heap.
-const STACK_STRING: usize = 512;
-
-/// Reads a string argument as UTF-8 (a lone surrogate becomes U+FFFD, as
-/// napi-rs reads it) and lends it to `use_it`.
-pub fn with_string<T>(
+/// Reads a name argument as UTF-8 (a lone surrogate becomes U+FFFD, as
+/// napi-rs reads it; the facade refuses those first) and lends it to
+/// `use_it`. A name longer than `LONGEST_NAME` bytes is ENAMETOOLONG from
+/// `syscall`, as the system would answer.
+pub fn with_name<T>(
   env: sys::napi_env,
   value: sys::napi_value,
-  what: &str,
+  syscall: &'static str,
   use_it: impl FnOnce(&str) -> Outcome<T>,
 ) -> Outcome<T> {
   let mut length = 0usize;
@@ -113,24 +102,23 @@ pub fn with_string<T>(
   let status =
     unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut length) };
   if status == sys::Status::napi_string_expected {
-    return Err(Failure::InvalidValue(format!(
-      "The argument '{what}' must be a string"
-    )));
+    return Err(Failure::InvalidValue(
+      "The argument 'name' must be a string".into(),
+    ));
   }
   check(status, "napi_get_value_string_utf8")?;
-  let mut on_stack = [0u8; STACK_STRING];
-  let mut on_heap = Vec::new();
-  let buffer: &mut [u8] = if length < STACK_STRING {
-    &mut on_stack
-  } else {
-    on_heap.resize(length + 1, 0);
-    &mut on_heap
-  };
+  if length > LONGEST_NAME {
+    return Err(Failure::Sys {
+      errno: Errno::ENAMETOOLONG,
+      syscall,
+    });
+  }
+  let mut buffer = [0u8; LONGEST_NAME + 1];
   let mut written = 0usize;
-  // SAFETY: `buffer` has room for `length` bytes and the NUL Node-API adds;
-  // Node-API writes at most `buffer.len()` bytes into it and the count to
-  // a live local. The string cannot change between the two calls (strings
-  // are immutable and no JavaScript runs in between).
+  // SAFETY: `buffer` has room for the `length` bytes and the NUL Node-API
+  // adds; Node-API writes at most `buffer.len()` bytes into it and the
+  // count to a live local. The string cannot change between the two calls
+  // (strings are immutable and no JavaScript runs in between).
   let status = unsafe {
     sys::napi_get_value_string_utf8(
       env,
@@ -141,10 +129,11 @@ pub fn with_string<T>(
     )
   };
   check(status, "napi_get_value_string_utf8")?;
-  let text = std::str::from_utf8(&buffer[..written.min(length)]).map_err(|_| {
-    Failure::InvalidValue(format!("The argument '{what}' must be well-formed Unicode"))
-  })?;
-  use_it(text)
+  // Node-API writes UTF-8, so this cannot fail; it is checked rather than
+  // assumed so that nothing here can panic or read past what was written.
+  let name = std::str::from_utf8(&buffer[..written.min(length)])
+    .map_err(|_| Failure::InvalidValue("The argument 'name' could not be read as UTF-8".into()))?;
+  use_it(name)
 }
 
 /// What a callback returns to JavaScript.

@@ -3,10 +3,11 @@
 //! never happens, when its object is garbage collected or its environment
 //! (a worker thread, say) is torn down: `OwnedFd`'s `Drop` closes it.
 //!
-//! JavaScript holds a Node-API external whose data is a serial number into
-//! the table here, never a pointer: an external that is not ours (another
-//! addon's, passed to a direct call) finds nothing instead of being read as
-//! ours. An external is much cheaper to make than a napi-rs class instance,
+//! JavaScript holds a Node-API external whose data is a key into the table
+//! here, never a pointer: a serial number mixed with a random value drawn
+//! once per process, so an external that is not ours (another addon's,
+//! passed to a direct call) finds nothing instead of being read as ours.
+//! An external is much cheaper to make than a napi-rs class instance,
 //! which was a third of a `SharedMemory` cycle's time outside the kernel.
 
 use std::collections::HashMap;
@@ -17,13 +18,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use napi::sys;
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::close;
 
 use crate::args;
 use crate::errors::Failure;
 use crate::external::{account, check};
 use crate::fast_calls;
-use crate::fd::object_size;
+use crate::fd::with_fd;
 
 /// What an owned descriptor counts for in V8's external memory. Not its
 /// size: a hint, so that a program dropping SharedMemory objects without
@@ -33,6 +35,21 @@ const FD_PRESSURE: i64 = 64 * 1024;
 
 static OWNED: LazyLock<Mutex<HashMap<usize, OwnedFd>>> = LazyLock::new(Mutex::default);
 static NEXT_SERIAL: AtomicUsize = AtomicUsize::new(1);
+/// Mixed into every key. Should the operating system's random source
+/// fail, a fixed pattern with the top bit set still keeps keys far from
+/// the small integers another addon's external might carry.
+static KEY_MASK: LazyLock<usize> = LazyLock::new(|| {
+  let mut bytes = [0u8; std::mem::size_of::<usize>()];
+  let random = match getrandom::fill(&mut bytes) {
+    Ok(()) => usize::from_ne_bytes(bytes),
+    Err(_) => 0x25a5_a5a5_a5a5_a5a5_u64 as usize,
+  };
+  random | 1 << (usize::BITS - 1)
+});
+
+fn next_key() -> usize {
+  NEXT_SERIAL.fetch_add(1, Ordering::Relaxed) ^ *KEY_MASK
+}
 
 fn owned() -> MutexGuard<'static, HashMap<usize, OwnedFd>> {
   // No code holding the lock can panic, but never turn a poisoned lock
@@ -49,35 +66,35 @@ unsafe extern "C" fn close_when_collected(
   data: *mut c_void,
   _hint: *mut c_void,
 ) {
-  if let Some(fd) = owned().remove(&(data as usize)) {
+  // Taken out first, so the table's lock is not held across close(2).
+  let fd = owned().remove(&(data as usize));
+  if let Some(fd) = fd {
     account(env, -FD_PRESSURE);
     // `fd` drops here: OwnedFd closes it.
     drop(fd);
   }
 }
 
-/// `fdOwnerAdopt(fd, verify)`: takes ownership of the open descriptor `fd`
-/// and returns the handle that owns it. With `verify`, first confirms that
-/// `fd` is open (one fstat), for descriptors that come from outside; the
-/// facade skips that for descriptors it has just opened. On failure `fd`
-/// is not taken. A plain callback: see `fast_calls`.
+/// `fdOwnerAdopt(fd)`: takes ownership of the open descriptor `fd` and
+/// returns the handle that owns it. Fails, without taking it, if `fd` is
+/// not open. A plain callback: see `fast_calls`.
 pub unsafe extern "C" fn fd_owner_adopt(
   env: sys::napi_env,
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
-  fast_calls::call(env, info, |[fd, verify]| {
+  fast_calls::call(env, info, |[fd]| {
     let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
-    if fast_calls::boolean(env, verify, "verify")? {
-      object_size(fd)?;
-    }
-    let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+    // Confirms the descriptor is open before anyone may close it, with the
+    // cheapest call that asks.
+    with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFD)).map_err(Failure::sys("fcntl"))?;
+    let key = next_key();
     let mut handle = ptr::null_mut();
     // SAFETY: the data is an integer the finalizer only looks up, never a
     // pointer; the finalizer matches napi_finalize; `handle` is a live local.
     let status = unsafe {
       sys::napi_create_external(
         env,
-        serial as *mut c_void,
+        key as *mut c_void,
         Some(close_when_collected),
         ptr::null_mut(),
         &mut handle,
@@ -86,12 +103,12 @@ pub unsafe extern "C" fn fd_owner_adopt(
     // Nothing is taken until the handle exists: a failure leaves `fd` to
     // the caller, who closes it.
     check(status, "napi_create_external")?;
-    // SAFETY: `fd` is open (checked above, or just opened by the facade)
-    // and the caller hands us its ownership: the facade adopts only
-    // descriptors it opened itself or that the user gave away through
-    // `SharedMemory.fromFd`. Memory safety does not rest on this; at worst
-    // a number still used elsewhere would be closed, as `fs.closeSync` can.
-    owned().insert(serial, unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: `fd` is open (fcntl just answered for it) and the caller
+    // hands us its ownership: the facade adopts only descriptors it opened
+    // itself or that the user gave away through `SharedMemory.fromFd`.
+    // Memory safety does not rest on this; at worst a number still used
+    // elsewhere would be closed, as `fs.closeSync` can do.
+    owned().insert(key, unsafe { OwnedFd::from_raw_fd(fd) });
     account(env, FD_PRESSURE);
     Ok(handle)
   })

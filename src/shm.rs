@@ -41,6 +41,11 @@ fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
       "The argument 'name' must be '/' followed by one or more characters other than '/', and not '.' or '..'. Received {name:?}"
     )));
   }
+  if rest.contains('\0') {
+    return Err(Failure::InvalidValue(
+      "The argument 'name' must not contain NUL bytes".into(),
+    ));
+  }
   if cfg!(target_os = "linux") && rest.len() > nix::libc::NAME_MAX as usize {
     return Err(Failure::Sys {
       errno: Errno::ENAMETOOLONG,
@@ -48,11 +53,6 @@ fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
     });
   }
   Ok(())
-}
-
-fn open(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
-  check_name(name, "shm_open")?;
-  shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
 }
 
 /// `shmOpenNamed(name, openFlags, mode)`: opens (or creates) the object
@@ -63,9 +63,12 @@ pub unsafe extern "C" fn shm_open_named(
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   fast_calls::call(env, info, |[name, open_flags_bits, mode]| {
-    let flags = open_flags(fast_calls::number(env, open_flags_bits, "openFlags")?)?;
-    let mode = permissions(fast_calls::number(env, mode, "permissions")?)?;
-    let fd = fast_calls::with_string(env, name, "name", |name| open(name, flags, mode))?;
+    let fd = fast_calls::with_name(env, name, "shm_open", |name| {
+      check_name(name, "shm_open")?;
+      let flags = open_flags(fast_calls::number(env, open_flags_bits, "openFlags")?)?;
+      let mode = permissions(fast_calls::number(env, mode, "permissions")?)?;
+      shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
+    })?;
     Ok(fd.into_raw_fd())
   })
 }
@@ -76,7 +79,7 @@ pub unsafe extern "C" fn shm_unlink_named(
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   fast_calls::call(env, info, |[name]| {
-    fast_calls::with_string(env, name, "name", |name| {
+    fast_calls::with_name(env, name, "shm_unlink", |name| {
       check_name(name, "shm_unlink")?;
       shm_unlink(name).map_err(Failure::sys("shm_unlink"))
     })
