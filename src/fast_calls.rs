@@ -15,6 +15,7 @@
 //! `lib/native.ts` (napi-rs types only what it generates).
 
 use std::ffi::{c_void, CStr};
+use std::os::fd::RawFd;
 use std::ptr;
 
 use napi::bindgen_prelude::Object;
@@ -22,6 +23,7 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use nix::errno::Errno;
 
+use crate::args;
 use crate::errors::{Failure, Outcome};
 use crate::external::check;
 use crate::{fd, mmap, owner, shm, words};
@@ -80,6 +82,11 @@ pub fn number_as<T: Default>(
 /// A JavaScript number, as `f64` (the checks in `args` take it from there).
 pub fn number(env: sys::napi_env, value: sys::napi_value, what: &str) -> Outcome<f64> {
   number_as(env, value, sys::napi_get_value_double, what)
+}
+
+/// A descriptor number argument, checked as `args::fd` checks it.
+pub fn fd(env: sys::napi_env, value: sys::napi_value) -> Outcome<RawFd> {
+  args::fd(number(env, value, "fd")?)
 }
 
 /// Room on the stack for a name's UTF-8 and its NUL. Shared memory names

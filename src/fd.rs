@@ -34,7 +34,7 @@ pub unsafe extern "C" fn shm_close(
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   fast_calls::call(env, info, |[fd]| {
-    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    let fd = fast_calls::fd(env, fd)?;
     close(fd).map_err(Failure::sys("close"))
   })
 }
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn shm_ftruncate(
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   fast_calls::call(env, info, |[fd, length]| {
-    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    let fd = fast_calls::fd(env, fd)?;
     let length = file_length(env, length)?;
     with_fd(fd, |fd| ftruncate(fd, length)).map_err(Failure::sys("ftruncate"))
   })

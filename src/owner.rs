@@ -21,7 +21,6 @@ use napi::sys;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::close;
 
-use crate::args;
 use crate::errors::Failure;
 use crate::external::{account, check};
 use crate::fast_calls;
@@ -83,7 +82,7 @@ pub unsafe extern "C" fn fd_owner_adopt(
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   fast_calls::call(env, info, |[fd]| {
-    let fd = args::fd(fast_calls::number(env, fd, "fd")?)?;
+    let fd = fast_calls::fd(env, fd)?;
     // Confirms the descriptor is open before anyone may close it, with the
     // cheapest call that asks.
     with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFD)).map_err(Failure::sys("fcntl"))?;
