@@ -1,15 +1,24 @@
-// The ArrayBuffers that `mmap` handed out, and the one guard they need.
+// The ArrayBuffers that `mmap` handed out, and what guards them when they
+// are moved. Importing this module patches ArrayBuffer.prototype in this
+// realm and adds an 'exit' listener to this thread's process object.
 //
 // Since Node 21, `ArrayBuffer.prototype.transfer()` (and
 // `transferToFixedLength()`) move an ArrayBuffer's memory to a new buffer
-// that `postMessage` can move to another thread. For a mapping that is a
-// use-after-free waiting to happen: when the worker that mapped it exits,
-// Node runs the mapping's finalizer, which unmaps the memory the other
-// thread still reads. Nothing on the native side runs early enough to
-// tell, so those two methods refuse mappings here. Every other
-// ArrayBuffer behaves exactly as before.
+// that `postMessage` can move to another thread. When the worker that
+// mapped it exits, Node finalizes the mapping although the other thread
+// still reads it. Two guards:
+// - on 'exit', before Node tears the thread down, the native side keeps
+//   (pins) every mapping of this thread whose buffer was moved, in any
+//   realm (src/external.rs, `pin_moved`). `worker.terminate()` emits no
+//   'exit' in the worker: there the second guard is all there is;
+// - in this realm, transfer() refuses a mapping with a clear error, since
+//   moving one is almost always a mistake. Other realms (`vm` contexts)
+//   and references to transfer() taken before this import are not patched.
 
 import { withCode } from './errors'
+import { native } from './native'
+
+process.once('exit', () => native.pinMovedMappings())
 
 const mapped = new WeakSet<ArrayBuffer>()
 /** Whether this runtime has a method to guard (Node 20 has neither). */

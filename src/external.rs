@@ -1,17 +1,42 @@
 //! The one external ArrayBuffer over each mapping, and the end of its life.
 //!
-//! A mapping is unmapped exactly once, by the first of:
+//! A mapping leaves the registry (see `registry.rs`) by the first of:
 //! - an explicit `munmap`, which detaches the ArrayBuffer first;
 //! - the ArrayBuffer's finalizer, which Node runs once V8 has freed the
 //!   buffer's memory (its "backing store"), wherever it ended up.
 //!
-//! One case this layer cannot guard: since Node 21,
-//! `ArrayBuffer.prototype.transfer()` moves the memory to a new ArrayBuffer
-//! that `postMessage` can move to another thread, and when the environment
-//! that made the buffer (a worker) exits, Node calls the finalizer although
-//! the memory may still be in use there (no finalizer or cleanup hook runs
-//! early enough to tell). The facade therefore refuses `transfer()` of a
-//! mapping (see `lib/mapped-buffers.ts`).
+//! Leaving the registry is not the end of the address range. Detaching
+//! stops JavaScript, not Node's own native code: operations started on a
+//! buffer keep its raw address and use it later. From Node's source:
+//! - thread-pool jobs (`crypto.randomFill`, `zlib`, `fs.read`/`fs.write`
+//!   into a buffer) take the address when they start and write or read it
+//!   on another thread when they run; their request objects keep the
+//!   JavaScript buffer (the view, so its ArrayBuffer) alive until the
+//!   callback, for instance through the callback's closure or the
+//!   request's `buffer` property;
+//! - a socket write that cannot go out at once queues the address in
+//!   libuv, and the write request keeps the buffer object alive until the
+//!   write completes;
+//! - `ArrayBuffer.prototype.transfer()` moves the backing store (not the
+//!   object) to a new ArrayBuffer, which may be posted to another thread.
+//!
+//! One exception needs more: when a worker's environment is torn down,
+//! Node detaches and finalizes every external buffer the worker made, also
+//! one whose backing store `transfer()` moved and `postMessage` sent to
+//! another thread, where it is still in use. Node's own cleanup runs
+//! before any hook of ours, so the facade looks first, from the worker's
+//! `exit` event (`pin_moved`): a mapping whose ArrayBuffer object is gone
+//! or detached, though we never unmapped it, keeps its range, still
+//! shared, until the process ends. `worker.terminate()` emits no `exit`
+//! in the worker, so that case stays open there; the facade also refuses
+//! `transfer()` of a mapping in the realm that loaded posix-shm.
+//!
+//! So a range stays reserved (`mapping::Claims`) while the ArrayBuffer
+//! object exists (claimed at an explicit unmap, released when the detached
+//! object is collected) and while its backing store exists (claimed when
+//! the buffer is made, released by the finalizer). Whatever of that
+//! outlives the `Mapping` sees a private placeholder instead of the shared
+//! pages, never another mapping.
 //!
 //! napi-rs's external-buffer helpers are not used: where the runtime
 //! refuses external buffers they fall back to a private copy, which would
@@ -25,8 +50,8 @@ use std::sync::Arc;
 use napi::{sys, Env};
 
 use crate::errors::{Failure, Outcome};
-use crate::mapping::Mapping;
-use crate::registry;
+use crate::mapping::{Claim, Claims, Mapping};
+use crate::registry::{self, Entry, Holder};
 
 /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1`, read once when the addon loads: behave
 /// as if the runtime refused external buffers, so that mode can be tested
@@ -56,37 +81,128 @@ pub fn check(status: sys::napi_status, call: &'static str) -> Outcome<()> {
 
 /// Wraps `mapping` in one external ArrayBuffer and hands its ownership to
 /// the registry. On any failure the mapping is dropped, so unmapped.
-pub fn hand_out(env: &Env, mapping: Mapping) -> Outcome<sys::napi_value> {
-  let serial = registry::next_serial();
+pub fn hand_out(env: &Env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
+  let claims = Claims::new(&mapping, &[Claim::Store]);
+  mapping.share_range(Arc::clone(&claims));
+  let store_claim = Arc::into_raw(Arc::clone(&claims));
   let env = env.raw();
   let mut array_buffer = ptr::null_mut();
-  // SAFETY: the data pointer and length describe a live mapping that the
-  // registry owns until this ArrayBuffer's memory is freed or detached, so
-  // the ArrayBuffer never outlives its memory (for the one exception,
-  // transfer() to another thread, see the top of this file).
-  // The finalizer reads only the two integers passed here.
+  // SAFETY: the data pointer and length describe a live mapping whose
+  // range stays reserved until the finalizer releases the store claim
+  // (`store_claim`, an `Arc` the finalizer takes back), so the ArrayBuffer
+  // never outlives its memory, on any thread it is moved to.
   let status = unsafe {
     sys::napi_create_external_arraybuffer(
       env,
       mapping.address().as_ptr(),
       mapping.length(),
-      Some(finalize),
-      serial as *mut c_void,
+      Some(finalize_store),
+      store_claim as *mut c_void,
       &mut array_buffer,
     )
   };
-  if status == sys::Status::napi_no_external_buffers_allowed {
-    return Err(Failure::NoExternalBuffers);
+  if status != sys::Status::napi_ok {
+    // No buffer, so no finalizer will run: take the claim back here.
+    // SAFETY: `store_claim` came from `Arc::into_raw` above and nothing
+    // else has it.
+    drop(unsafe { Arc::from_raw(store_claim) });
+    claims.release(Claim::Store);
+    if status == sys::Status::napi_no_external_buffers_allowed {
+      return Err(Failure::NoExternalBuffers);
+    }
+    check(status, "napi_create_external_arraybuffer")?;
   }
-  check(status, "napi_create_external_arraybuffer")?;
   // No `account` here: V8 counts every ArrayBuffer's length as external
   // memory itself (its array-buffer sweeper reports it when the buffer is
   // set up and takes it back when the buffer is freed or detached). A
   // second report doubled the pressure, and for a large mapping it made
   // the very call that mapped it run a synchronous full collection:
   // milliseconds for 256 MiB, where the system calls take microseconds.
-  registry::adopt(serial, Arc::new(mapping));
+  let mut reference = ptr::null_mut();
+  // SAFETY: `array_buffer` was just made in `env`; the out-pointer is a
+  // live local. A weak reference (count 0) does not keep it alive. If it
+  // cannot be made, teardown cannot look, and keeps the range instead.
+  let status = unsafe { sys::napi_create_reference(env, array_buffer, 0, &mut reference) };
+  if status != sys::Status::napi_ok {
+    reference = ptr::null_mut();
+  }
+  registry::adopt(Entry {
+    mapping: Arc::new(mapping),
+    holder: Holder {
+      env: env as usize,
+      reference: reference as usize,
+    },
+  });
   Ok(array_buffer)
+}
+
+/// Pins each mapping made in `env` whose ArrayBuffer is gone or detached,
+/// though we never unmapped it: its memory lives on in an ArrayBuffer
+/// elsewhere (moved by `transfer()`, perhaps posted to a thread that
+/// outlives this one). The facade calls this as its environment exits, and
+/// it must come before Node tears the environment down, which detaches and
+/// finalizes every buffer: after that, all look alike.
+pub fn pin_moved(env: sys::napi_env) {
+  registry::for_each_held_by(env as usize, |entry| {
+    if moved_elsewhere(env, entry.holder) {
+      if let Some(claims) = entry.mapping.claims() {
+        claims.pin();
+      }
+    }
+  });
+}
+
+/// Deletes the weak reference an entry holds, from the environment that
+/// made it (a reference belongs to one environment; from any other it is
+/// left to that environment's teardown).
+fn forget_holder(env: sys::napi_env, holder: Holder) {
+  if holder.reference != 0 && holder.env == env as usize {
+    // SAFETY: the reference was made in this environment by `hand_out`
+    // and is deleted only here, once, as its entry leaves the registry.
+    unsafe { sys::napi_delete_reference(env, holder.reference as sys::napi_ref) };
+  }
+}
+
+/// Whether the ArrayBuffer of `holder` is gone or detached: then its
+/// backing store, which we never released, lives on in another object.
+fn moved_elsewhere(env: sys::napi_env, holder: Holder) -> bool {
+  if holder.reference == 0 || holder.env != env as usize {
+    return true;
+  }
+  with_handle_scope(env, |env| {
+    let mut object = ptr::null_mut();
+    // SAFETY: the reference was made in this environment and is still
+    // alive (its entry was in the registry until now); the out-pointer
+    // is a live local.
+    let status =
+      unsafe { sys::napi_get_reference_value(env, holder.reference as sys::napi_ref, &mut object) };
+    if status != sys::Status::napi_ok || object.is_null() {
+      return true;
+    }
+    let mut data = ptr::null_mut();
+    let mut length = 0usize;
+    // SAFETY: `object` is the ArrayBuffer `hand_out` made, through a handle
+    // valid in this scope; the out-pointers are live locals.
+    let status = unsafe { sys::napi_get_arraybuffer_info(env, object, &mut data, &mut length) };
+    status != sys::Status::napi_ok || data.is_null()
+  })
+  .unwrap_or(true)
+}
+
+/// Runs `body` inside a handle scope of its own (finalizers at teardown
+/// run where no handle may be made otherwise); None if none can be opened.
+fn with_handle_scope<T>(env: sys::napi_env, body: impl FnOnce(sys::napi_env) -> T) -> Option<T> {
+  let mut scope = ptr::null_mut();
+  // SAFETY: `env` is alive for the caller's callback; the out-pointer is a
+  // live local.
+  if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+    return None;
+  }
+  let result = body(env);
+  // SAFETY: `scope` was opened just above in this environment, and every
+  // handle made inside it is dead now.
+  unsafe { sys::napi_close_handle_scope(env, scope) };
+  Some(result)
 }
 
 /// Tells V8 how much memory outside its heap a JavaScript object holds, so
@@ -100,13 +216,31 @@ pub fn account(env: sys::napi_env, bytes: i64) {
   unsafe { sys::napi_adjust_external_memory(env, bytes, &mut total) };
 }
 
-/// Runs when the ArrayBuffer's memory has been freed, or when its
-/// environment is torn down. `data` is the mapping's address and `hint` its
-/// serial number (integers, not pointers: there is nothing to free).
-unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
-  // An explicit munmap may have come first; then this finds nothing, or a
-  // newer mapping at the same address with another serial, and leaves it.
-  drop(registry::release(data as usize, hint as usize));
+/// Runs when the ArrayBuffer's memory (its backing store) has been freed,
+/// or when its environment is torn down. `data` is the mapping's address;
+/// `hint` is the store claim that `hand_out` made.
+unsafe extern "C" fn finalize_store(env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
+  // SAFETY: `hint` is the `Arc<Claims>` that `hand_out` leaked for this
+  // one finalizer, which Node runs at most once.
+  let claims = unsafe { Arc::from_raw(hint as *const Claims) };
+  // If no explicit munmap came first, the registry still holds the
+  // mapping; the range is ours alone (its store claim was the only one),
+  // so it cannot have been given to a newer mapping meanwhile.
+  let entry = registry::release_claimed(data as usize, &claims);
+  if let Some(entry) = &entry {
+    forget_holder(env, entry.holder);
+  }
+  claims.release(Claim::Store);
+  drop(entry);
+}
+
+/// Runs when a detached ArrayBuffer object has been collected: no pending
+/// operation of Node's can still hold it. `data` is its object claim.
+unsafe extern "C" fn finalize_object(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+  // SAFETY: `data` is the `Arc<Claims>` that `unmap` leaked for this one
+  // finalizer, which Node runs at most once.
+  let claims = unsafe { Arc::from_raw(data as *const Claims) };
+  claims.release(Claim::Object);
 }
 
 /// Detaches `array_buffer` and unmaps its range, if it is a live mapping
@@ -130,14 +264,49 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
         .into(),
     ));
   };
-  // Detach first: once this succeeds no JavaScript value reaches the range.
+  // Every mapping in the registry was handed out, so it has claims.
+  let Some(claims) = entry.mapping.claims().cloned() else {
+    registry::adopt(entry);
+    return Err(Failure::NodeApi {
+      status: napi::Status::GenericFailure,
+      call: "munmap (a mapping without claims)",
+    });
+  };
+  // Node's pending operations hold the object, not the backing store
+  // (which detaching frees): claim the range until it is collected.
+  claims.add(Claim::Object);
+  let object_claim = Arc::into_raw(Arc::clone(&claims));
+  // SAFETY: `array_buffer` is a valid object handle for this call; the
+  // finalizer takes back `object_claim` and reads nothing else.
+  let status = unsafe {
+    sys::napi_add_finalizer(
+      env.raw(),
+      array_buffer,
+      object_claim as *mut c_void,
+      Some(finalize_object),
+      ptr::null_mut(),
+      ptr::null_mut(),
+    )
+  };
+  if let Err(failure) = check(status, "napi_add_finalizer") {
+    // SAFETY: no finalizer was registered, so `object_claim` is ours.
+    drop(unsafe { Arc::from_raw(object_claim) });
+    claims.release(Claim::Object);
+    registry::adopt(entry);
+    return Err(failure);
+  }
+  // Detach: once this succeeds no JavaScript value reaches the range.
   // SAFETY: `array_buffer` is a valid ArrayBuffer handle for this call.
   let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), array_buffer) };
   if let Err(failure) = check(status, "napi_detach_arraybuffer") {
-    // Still reachable: put it back untouched.
-    registry::adopt(entry.serial, entry.mapping);
+    // Still reachable: put it back untouched (the object claim ends when
+    // the object is collected, as usual).
+    registry::adopt(entry);
     return Err(failure);
   }
+  forget_holder(env.raw(), entry.holder);
+  // The shared pages go now (a placeholder takes their place while the
+  // claims last), unless a pending wait still holds the mapping.
   drop(entry);
   Ok(())
 }

@@ -1,14 +1,27 @@
 //! `Mapping`: one `MAP_SHARED` mapping of a shared memory object, unmapped
-//! exactly once when it is dropped.
+//! exactly once when it is dropped; and `Claims`, which keep its address
+//! range reserved while code outside our control may still hold a raw
+//! pointer into it.
+//!
+//! Giving an address range back to the kernel while someone still holds a
+//! pointer into it is worse than a crash: the next `mmap` (ours, or V8's)
+//! may land at the same address, and a late write through the old pointer
+//! then goes into that new mapping, a late read sends its bytes. So once a
+//! range has been handed to JavaScript, dropping its `Mapping` (the last
+//! shared user gone) does not always unmap it: while any claim remains, the
+//! shared pages are replaced in place by a private, anonymous placeholder
+//! (`MAP_FIXED`). Late writes then land in memory no one else sees, late
+//! reads see zeros, and the address stays ours until the last claim is
+//! released; only then does the range go back to the kernel.
 
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use nix::libc::c_void;
-use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use nix::sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
 
 use crate::errors::{Failure, Outcome};
 
@@ -25,6 +38,11 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// the rest to Node (V8's heap pages, thread stacks, malloc's arenas).
 /// Other systems have no such cap.
 pub static BUDGET: LazyLock<MappingBudget> = LazyLock::new(MappingBudget::read);
+
+/// Mappings and placeholders alive now.
+pub fn reserved() -> usize {
+  LIVE.load(Ordering::Acquire)
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct MappingBudget {
@@ -51,6 +69,8 @@ pub struct Mapping {
   address: NonNull<c_void>,
   length: NonZeroUsize,
   protections: ProtFlags,
+  /// Set once the range has been handed to code we do not control.
+  claims: Option<Arc<Claims>>,
 }
 
 // SAFETY: a `Mapping` is an address range owned by the process, not by a
@@ -99,7 +119,18 @@ impl Mapping {
       address,
       length,
       protections,
+      claims: None,
     })
+  }
+
+  /// From now on the range is not unmapped while `claims` holds a claim
+  /// (see the top of this file). Call before handing the address out.
+  pub fn share_range(&mut self, claims: Arc<Claims>) {
+    self.claims = Some(claims);
+  }
+
+  pub fn claims(&self) -> Option<&Arc<Claims>> {
+    self.claims.as_ref()
   }
 
   pub fn address(&self) -> NonNull<c_void> {
@@ -139,13 +170,253 @@ impl Mapping {
 
 impl Drop for Mapping {
   fn drop(&mut self) {
+    if let Some(claims) = &self.claims {
+      let mut state = claims.state();
+      if state.pinned {
+        // Someone may use these pages for as long as the process lives:
+        // they stay mapped, shared, and counted, until it ends.
+        return;
+      }
+      state.mapped = false;
+      if state.claimed() {
+        // SAFETY: the range is ours (mapped by `map_shared`, not yet
+        // unmapped: `mapped` was true until now, under this lock), so
+        // MAP_FIXED replaces only our own pages. Code that still holds a
+        // pointer into it sees private zero pages from now on.
+        unsafe { placeholder(self.address, self.length) };
+        // The range, and its place in the budget, now belong to `claims`.
+        return;
+      }
+    }
     // SAFETY: the range was returned by mmap and is unmapped only here, and
-    // `Drop` runs once. Whoever handed it to JavaScript detached or
-    // finalized every ArrayBuffer over it before dropping the `Mapping`.
-    // munmap of a range we own can only fail with EINVAL on arguments we
-    // know to be valid, and a destructor has no one to report to, so the
-    // result is ignored.
+    // `Drop` runs once; no claim remains on it (above). munmap of a range
+    // we own can only fail with EINVAL on arguments we know to be valid,
+    // and a destructor has no one to report to, so the result is ignored.
     let _ = unsafe { munmap(self.address, self.length.get()) };
     LIVE.fetch_sub(1, Ordering::AcqRel);
+  }
+}
+
+/// Replaces the pages of `address .. address + length` with private,
+/// anonymous, readable and writable ones. If the kernel refuses (out of
+/// memory for the new mapping), the shared pages stay: still safe, only
+/// shared longer than asked.
+///
+/// # Safety
+/// The range must be a mapping of ours that nothing else will unmap or
+/// replace meanwhile.
+unsafe fn placeholder(address: NonNull<c_void>, length: NonZeroUsize) {
+  #[cfg(not(target_os = "freebsd"))]
+  let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_FIXED | MapFlags::MAP_NORESERVE;
+  #[cfg(target_os = "freebsd")]
+  let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_FIXED;
+  let at = NonZeroUsize::new(address.as_ptr() as usize);
+  // SAFETY: the caller owns the range; MAP_FIXED over it replaces nothing
+  // of anyone else's, and the new pages are ours until `Claims` unmaps them.
+  let _ = unsafe {
+    mmap_anonymous(
+      at,
+      length,
+      ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+      flags,
+    )
+  };
+}
+
+/// What may still reach a range besides its `Mapping`, once it was handed
+/// out. Each claim is released once, by whoever learns that it is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+  /// A JavaScript object whose collection ends the claim (for an
+  /// ArrayBuffer: the object itself, which Node's pending operations hold).
+  Object,
+  /// Memory that someone else frees (for an ArrayBuffer: V8's backing
+  /// store, which may outlive the object that made it).
+  Store,
+}
+
+pub struct Claims {
+  state: Mutex<ClaimState>,
+}
+
+struct ClaimState {
+  address: usize,
+  length: usize,
+  /// The `Mapping` still exists (its shared pages are in place).
+  mapped: bool,
+  object: bool,
+  store: bool,
+  /// Never give the range back (see `Claims::pin`).
+  pinned: bool,
+}
+
+impl ClaimState {
+  fn claimed(&self) -> bool {
+    self.object || self.store || self.pinned
+  }
+}
+
+impl Claims {
+  /// Claims on `mapping`'s range, starting with `initial`.
+  pub fn new(mapping: &Mapping, initial: &[Claim]) -> Arc<Claims> {
+    Arc::new(Claims {
+      state: Mutex::new(ClaimState {
+        address: mapping.address.as_ptr() as usize,
+        length: mapping.length(),
+        mapped: true,
+        object: initial.contains(&Claim::Object),
+        store: initial.contains(&Claim::Store),
+        pinned: false,
+      }),
+    })
+  }
+
+  fn state(&self) -> MutexGuard<'_, ClaimState> {
+    // Nothing that holds the lock panics; never let a poisoned lock turn
+    // into a panic across the FFI boundary either.
+    self
+      .state
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  pub fn add(&self, claim: Claim) {
+    let mut state = self.state();
+    match claim {
+      Claim::Object => state.object = true,
+      Claim::Store => state.store = true,
+    }
+  }
+
+  /// Keeps the range until the process ends, with its shared pages if the
+  /// `Mapping` still exists: for a range that something we cannot track
+  /// may use for as long as it lives.
+  pub fn pin(&self) {
+    self.state().pinned = true;
+  }
+
+  /// Ends `claim`; if it was the last and the `Mapping` is gone, unmaps
+  /// the placeholder.
+  pub fn release(&self, claim: Claim) {
+    let mut state = self.state();
+    match claim {
+      Claim::Object => state.object = false,
+      Claim::Store => state.store = false,
+    }
+    if state.mapped || state.claimed() {
+      return;
+    }
+    if let (Some(address), Some(length)) = (
+      NonNull::new(state.address as *mut c_void),
+      NonZeroUsize::new(state.length),
+    ) {
+      // SAFETY: the `Mapping` is gone and left this range to us as a
+      // placeholder (`mapped` is false); no claim remains, so nothing
+      // holds a pointer into it. Clearing `length` under the lock makes
+      // this run once.
+      let _ = unsafe { munmap(address, length.get()) };
+      state.length = 0;
+      LIVE.fetch_sub(1, Ordering::AcqRel);
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::os::fd::{AsFd, OwnedFd};
+
+  use nix::fcntl::OFlag;
+  use nix::sys::mman::{shm_open, shm_unlink};
+  use nix::sys::stat::Mode;
+
+  const PAGE: usize = 4096;
+
+  fn object(tag: &str) -> OwnedFd {
+    let name = format!("/psm_unit_{tag}_{}", std::process::id());
+    let fd = shm_open(
+      name.as_str(),
+      OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+      Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .unwrap();
+    shm_unlink(name.as_str()).unwrap();
+    nix::unistd::ftruncate(&fd, PAGE as i64).unwrap();
+    fd
+  }
+
+  fn map(fd: &OwnedFd) -> Mapping {
+    Mapping::map_shared(
+      fd.as_fd(),
+      NonZeroUsize::new(PAGE).unwrap(),
+      ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+      0,
+    )
+    .unwrap()
+  }
+
+  fn byte(address: usize) -> u8 {
+    // SAFETY: the tests read only ranges they keep mapped or reserved.
+    unsafe { std::ptr::read_volatile(address as *const u8) }
+  }
+
+  fn set_byte(address: usize, value: u8) {
+    // SAFETY: as in `byte`; every range here is writable.
+    unsafe { std::ptr::write_volatile(address as *mut u8, value) }
+  }
+
+  // One test, so that the budget counts it sees are its own.
+  #[test]
+  fn a_claimed_range_becomes_a_private_placeholder_and_returns_with_the_last_claim() {
+    let fd = object("claims");
+    let before = reserved();
+
+    // Claimed: the shared pages give way to a placeholder in place.
+    let mut first = map(&fd);
+    let address = first.address().as_ptr() as usize;
+    set_byte(address, 7);
+    let claims = Claims::new(&first, &[Claim::Store]);
+    first.share_range(Arc::clone(&claims));
+    claims.add(Claim::Object);
+    drop(first);
+    assert_eq!(reserved(), before + 1, "the placeholder still counts");
+    assert_eq!(byte(address), 0, "late reads see zeros");
+    set_byte(address, 9); // a late write lands in private memory
+    let second = map(&fd);
+    assert_ne!(second.address().as_ptr() as usize, address);
+    assert_eq!(
+      byte(second.address().as_ptr() as usize),
+      7,
+      "the object never saw it"
+    );
+    drop(second);
+
+    // The last claim gives the range back, once.
+    claims.release(Claim::Store);
+    assert_eq!(reserved(), before + 1);
+    claims.release(Claim::Object);
+    assert_eq!(reserved(), before);
+    claims.release(Claim::Object);
+    assert_eq!(reserved(), before);
+
+    // Unclaimed by the time the mapping goes: unmapped at once.
+    let mut third = map(&fd);
+    let claims = Claims::new(&third, &[Claim::Store]);
+    third.share_range(Arc::clone(&claims));
+    claims.release(Claim::Store);
+    assert_eq!(reserved(), before + 1);
+    drop(third);
+    assert_eq!(reserved(), before);
+
+    // Pinned: the shared pages stay, for as long as the process lives.
+    let mut pinned = map(&fd);
+    let address = pinned.address().as_ptr() as usize;
+    let claims = Claims::new(&pinned, &[Claim::Store]);
+    pinned.share_range(Arc::clone(&claims));
+    claims.pin();
+    drop(pinned);
+    claims.release(Claim::Store);
+    assert_eq!(byte(address), 7, "still the object's pages");
+    assert_eq!(reserved(), before + 1);
   }
 }

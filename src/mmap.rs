@@ -175,3 +175,18 @@ pub unsafe extern "C" fn munmap_shared(
 pub fn live_mapping_count() -> u32 {
   registry::count() as u32
 }
+
+/// Keeps the ranges of this environment's mappings whose ArrayBuffers were
+/// moved elsewhere (see `external::pin_moved`); the facade calls it on exit.
+#[napi]
+pub fn pin_moved_mappings(env: Env) {
+  external::pin_moved(env.raw());
+}
+
+/// How many address ranges posix-shm holds now, mappings and the
+/// placeholders of closed mappings that Node may still reach alike: what
+/// counts against the mapping budget (for tests and diagnostics).
+#[napi]
+pub fn reserved_range_count() -> u32 {
+  crate::mapping::reserved() as u32
+}

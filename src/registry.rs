@@ -3,28 +3,35 @@
 //! Each mapping is owned here from the moment it is handed out until the
 //! first of two events: an explicit `munmap`, or the finalizer of its
 //! ArrayBuffer. Whichever comes second finds nothing and does nothing, so
-//! no address is ever unmapped twice. Every entry carries a serial number,
-//! because after an explicit unmap the kernel may give the same address to
-//! a new mapping before the old ArrayBuffer's finalizer has run.
+//! no address is ever unmapped twice. The address range stays reserved
+//! (`mapping::Claims`) until the finalizer has run, so no newer mapping
+//! can take the address of an entry whose finalizer is still to come; the
+//! finalizer still checks that the entry is its own, by its claims.
 //!
 //! A mapping is held through an `Arc`, so a thread waiting on a word inside
 //! it (`waitAsync`) keeps the memory mapped after JavaScript has unmapped
 //! it; the last holder's drop unmaps, once.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
-use crate::mapping::Mapping;
+use crate::mapping::{Claims, Mapping};
 
 pub struct Entry {
-  pub serial: usize,
   pub mapping: Arc<Mapping>,
+  /// The boundary's own handle on the object that reaches the mapping
+  /// (for an ArrayBuffer: its environment and a weak reference), opaque here.
+  pub holder: Holder,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Holder {
+  pub env: usize,
+  pub reference: usize,
 }
 
 // By address, ordered, so the mapping holding any address can be found.
 static LIVE: LazyLock<Mutex<BTreeMap<usize, Entry>>> = LazyLock::new(Mutex::default);
-static NEXT_SERIAL: AtomicUsize = AtomicUsize::new(1);
 
 fn live() -> MutexGuard<'static, BTreeMap<usize, Entry>> {
   // No code holding the lock can panic, but never turn a poisoned lock
@@ -32,15 +39,10 @@ fn live() -> MutexGuard<'static, BTreeMap<usize, Entry>> {
   LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A serial number for a mapping about to be handed out.
-pub fn next_serial() -> usize {
-  NEXT_SERIAL.fetch_add(1, Ordering::Relaxed)
-}
-
 /// Takes ownership of a mapping that JavaScript now reaches.
-pub fn adopt(serial: usize, mapping: Arc<Mapping>) {
-  let address = mapping.address().as_ptr() as usize;
-  live().insert(address, Entry { serial, mapping });
+pub fn adopt(entry: Entry) {
+  let address = entry.mapping.address().as_ptr() as usize;
+  live().insert(address, entry);
 }
 
 /// The live mapping that holds all of `address .. address + length`.
@@ -51,11 +53,19 @@ pub fn holding(address: usize, length: usize) -> Option<Arc<Mapping>> {
   (address.checked_add(length)? <= end).then(|| Arc::clone(&entry.mapping))
 }
 
-/// Gives back the entry at `address` if it is still the one with `serial`.
-pub fn release(address: usize, serial: usize) -> Option<Entry> {
+/// Gives back the entry at `address` if its mapping is the one `claims`
+/// belongs to.
+pub fn release_claimed(address: usize, claims: &Arc<Claims>) -> Option<Entry> {
   let mut live = live();
   match live.get(&address) {
-    Some(entry) if entry.serial == serial => live.remove(&address),
+    Some(entry)
+      if entry
+        .mapping
+        .claims()
+        .is_some_and(|c| Arc::ptr_eq(c, claims)) =>
+    {
+      live.remove(&address)
+    }
     _ => None,
   }
 }
@@ -67,6 +77,14 @@ pub fn take(address: usize, length: usize) -> Option<Entry> {
     Some(entry) if entry.mapping.length() == length => live.remove(&address),
     _ => None,
   }
+}
+
+/// Calls `visit` with every entry whose holder lives in environment `env`.
+pub fn for_each_held_by(env: usize, mut visit: impl FnMut(&Entry)) {
+  live()
+    .values()
+    .filter(|entry| entry.holder.env == env)
+    .for_each(&mut visit);
 }
 
 /// How many mappings JavaScript holds right now.
