@@ -4,9 +4,10 @@
 import type { Protection } from './keywords'
 import { constants as bufferConstants } from 'node:buffer'
 
-import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, type OpenOptions, type ShmStats } from './shm'
+import { fstat, mmap, munmap, shmClose, shmOpen, type OpenOptions, type ShmStats } from './shm'
 import { protectionBits, validateFunction, validateInteger, validateObject, validateOffset } from './validate'
-import { invalidType, outOfRange } from './errors'
+import { callNative, invalidType, outOfRange } from './errors'
+import { native } from './native'
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -131,7 +132,8 @@ export function withMmappedShm<T>(
   if (typeof truncate !== 'boolean') throw invalidType('map.truncate', 'of type boolean', truncate)
   validateFunction(body, 'body')
   return withOpenShm(name, options, (fd) => {
-    if (truncate && fstat(fd).size < end) shmFtruncate(fd, end)
+    // Grow-only, and safe against another process growing it meanwhile.
+    if (truncate) callNative(() => native.shmGrow(fd, end))
     return withMmap(length, protections, fd, offset, (mapped) => body(fd, mapped))
   })
 }

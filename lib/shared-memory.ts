@@ -16,7 +16,7 @@ import { ShmError, callNative, invalidType, outOfRange, withCode } from './error
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
-import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
+import { fstat, mmap, munmap, shmClose, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
 import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
@@ -113,8 +113,7 @@ interface Setup {
   /** Bytes to map; undefined: the object's current size. */
   size: number | undefined
   /** Bring the object to `size` first: allocate its pages, or only grow it. */
-  /** `set`: a new, empty object, so no need to look at its size first. */
-  sizing: 'allocate' | 'grow' | 'set' | 'none'
+  sizing: 'allocate' | 'grow' | 'none'
   /** Whether this call created the name, so a failure must unlink it. */
   created: boolean
 }
@@ -180,8 +179,10 @@ export class SharedMemory implements Disposable {
       let size = setup.size
       if (setup.sizing === 'allocate' && size !== undefined) {
         callNative(() => native.shmAllocate(fd, size!), setup.path)
-      } else if (size !== undefined && (setup.sizing === 'set' || (setup.sizing === 'grow' && fstat(fd).size < size))) {
-        shmFtruncate(fd, size)
+      } else if (setup.sizing === 'grow' && size !== undefined) {
+        // Never shrinks, even racing another create of the same name: a
+        // shrink would kill every process mapping past the new end.
+        callNative(() => native.shmGrow(fd, size!), setup.path)
       }
       if (size === undefined) {
         size = fstat(fd).size
@@ -235,7 +236,7 @@ export class SharedMemory implements Disposable {
       owner: adopt(fd),
       readOnly: false,
       size,
-      sizing: allocate ? 'allocate' : created ? 'set' : 'grow',
+      sizing: allocate ? 'allocate' : 'grow',
       created,
     })
   }
@@ -265,7 +266,7 @@ export class SharedMemory implements Disposable {
       owner: adopt(fd),
       readOnly: false,
       size,
-      sizing: allocate ? 'allocate' : 'set',
+      sizing: allocate ? 'allocate' : 'grow',
       created: false,
     })
   }

@@ -46,6 +46,12 @@ export declare function externalBuffersAllowed(): boolean
 /** How many mappings JavaScript holds now (for tests and diagnostics). */
 export declare function liveMappingCount(): number
 
+/**
+ * Keeps the ranges of this environment's mappings whose ArrayBuffers were
+ * moved elsewhere (see `external::pin_moved`); the facade calls it on exit.
+ */
+export declare function pinMovedMappings(): void
+
 /** The running platform's values of every flag the API accepts. */
 export declare function platformConstants(): PlatformConstants
 
@@ -75,6 +81,13 @@ export interface PlatformConstants {
 }
 
 /**
+ * How many address ranges posix-shm holds now, mappings and the
+ * placeholders of closed mappings that Node may still reach alike: what
+ * counts against the mapping budget (for tests and diagnostics).
+ */
+export declare function reservedRangeCount(): number
+
+/**
  * Reserves the object's pages from 0 to `length`, growing it to `length`
  * if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
  * raising SIGBUS on first touch. Returns false where the platform has no
@@ -88,6 +101,14 @@ export declare function shmFchmod(fd: number, mode: number): void
 export declare function shmFchown(fd: number, uid: number, gid: number): void
 
 export declare function shmFstat(fd: number): ShmStats
+
+/**
+ * Grows the object behind `fd` to `length` bytes if it is smaller, and
+ * never shrinks it, also when other processes grow it at the same time:
+ * a shrink under another process's mapping would kill it with SIGBUS on
+ * its next touch past the new end. Returns the size it found.
+ */
+export declare function shmGrow(fd: number, length: number): number
 
 /** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
 export declare function shmIsReadOnly(fd: number): boolean

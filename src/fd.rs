@@ -3,7 +3,7 @@
 //! it owns the numbers `fs.openSync` returns), so here they are only
 //! borrowed for the length of one call.
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use napi::{sys, Env};
 use napi_derive::napi;
@@ -185,6 +185,56 @@ fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
 #[cfg(not(target_os = "linux"))]
 fn allocate(_fd: RawFd, _length: i64) -> Outcome<bool> {
   Ok(false)
+}
+
+/// Grows the object behind `fd` to `length` bytes if it is smaller, and
+/// never shrinks it, also when other processes grow it at the same time:
+/// a shrink under another process's mapping would kill it with SIGBUS on
+/// its next touch past the new end. Returns the size it found.
+#[napi]
+pub fn shm_grow(env: Env, fd: f64, length: f64) -> napi::Result<f64> {
+  let outcome = (|| {
+    let fd = args::fd(fd)?;
+    let length = args::byte_count(length, "length")?;
+    with_fd(fd, |fd| grow(fd, length as i64))
+  })();
+  report(&env, outcome).map(|size| size as f64)
+}
+
+/// fstat, then ftruncate if smaller, under an exclusive `flock` on the
+/// object, which every posix-shm process that grows it takes: between one
+/// process's fstat and its ftruncate, no other can grow it (and be shrunk
+/// back). A process that grows it without posix-shm is not held back.
+/// Where the object cannot be locked the two calls run unguarded.
+fn grow(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
+  let locked = lock(fd, nix::libc::LOCK_EX);
+  let outcome = (|| {
+    let size = fstat(fd).map_err(Failure::sys("fstat"))?.st_size;
+    if size < length {
+      ftruncate(fd, length).map_err(Failure::sys("ftruncate"))?;
+    }
+    Ok(size)
+  })();
+  if locked {
+    lock(fd, nix::libc::LOCK_UN);
+  }
+  outcome
+}
+
+/// `flock(fd, operation)`, retried when a signal interrupts it; whether it
+/// succeeded.
+fn lock(fd: BorrowedFd<'_>, operation: nix::libc::c_int) -> bool {
+  loop {
+    // SAFETY: flock takes a descriptor number (borrowed, open for this
+    // call) and an operation; it touches no memory of ours.
+    let result = unsafe { nix::libc::flock(fd.as_raw_fd(), operation) };
+    if result == 0 {
+      return true;
+    }
+    if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+      return false;
+    }
+  }
 }
 
 /// Whether `fd` was opened read-only (its access mode is O_RDONLY).
