@@ -1,0 +1,42 @@
+// Findings of issue #12: calls that a hostile or careless caller can make,
+// and that must end in an error or a clean release, never a crash or a leak.
+
+import test from 'ava'
+import { SharedMemory, constants, fstat, shmClose, shmOpen } from 'posix-shm'
+import { ROOT, openFdCount, removeQuietly, uniqueName } from './helpers'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const native = require(`${ROOT}/native/binding.js`) as {
+  shmOpenNamed(name: string, openFlags: number, mode: number): number
+  shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
+}
+
+// #12.14: O_TRUNC on a read-only open empties the object under every
+// peer's mapping (SIGBUS on their next touch).
+
+test.serial('read-only with truncate is refused before shm_open, by the facade and the binding (#12.14)', (t) => {
+  const name = uniqueName('rotrunc')
+  t.teardown(() => removeQuietly(name))
+  const peer = SharedMemory.create(name, 8192)
+  t.teardown(() => peer.close())
+  peer.write('still here', 8000)
+  const refusals: (() => unknown)[] = [
+    () => shmOpen(name, { openFlags: ['read-only', 'truncate'] }),
+    () => shmOpen(name, { openFlags: ['rdonly', 'trunc', 'create'] }),
+    () => shmOpen(name, { openFlags: constants.O_RDONLY | constants.O_TRUNC }),
+    () => native.shmOpenNamed(`/${name}`, constants.O_RDONLY | constants.O_TRUNC, 0o600),
+    () => native.shmOpenAnonymous(constants.O_RDONLY | constants.O_TRUNC, 0o600, 3),
+  ]
+  for (const [index, refused] of refusals.entries()) {
+    const fds = openFdCount()
+    const error = t.throws(refused, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }, `call ${index}`)
+    t.regex(error?.message ?? '', /truncate|O_TRUNC/, `call ${index}`)
+    t.is(openFdCount(), fds, `call ${index} left a descriptor open`)
+    // Checked before touching the mapping: past a truncation, touching it is SIGBUS.
+    if (!t.is(fstat(peer.fd).size, 8192, `call ${index} truncated the object`)) return
+  }
+  t.is(peer.read(8000, 10).toString(), 'still here')
+  // Read-write truncation is still allowed.
+  shmClose(shmOpen(name, { openFlags: ['read-write', 'truncate'] }))
+  t.is(fstat(peer.fd).size, 0)
+})
