@@ -2,6 +2,7 @@
 // and that must end in an error or a clean release, never a crash or a leak.
 
 import test from 'ava'
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
 import { SharedMemory, constants, fstat, shmClose, shmOpen } from 'posix-shm'
 import { ROOT, openFdCount, removeQuietly, uniqueName } from './helpers'
 
@@ -9,6 +10,7 @@ import { ROOT, openFdCount, removeQuietly, uniqueName } from './helpers'
 const native = require(`${ROOT}/native/binding.js`) as {
   shmOpenNamed(name: string, openFlags: number, mode: number): number
   shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
+  fdOwnerAdopt(fd: number): object
 }
 
 // #12.14: O_TRUNC on a read-only open empties the object under every
@@ -39,4 +41,35 @@ test.serial('read-only with truncate is refused before shm_open, by the facade a
   // Read-write truncation is still allowed.
   shmClose(shmOpen(name, { openFlags: ['read-write', 'truncate'] }))
   t.is(fstat(peer.fd).size, 0)
+})
+
+// #12.13: fromFd(a.fd) made two owners of one descriptor; the second close
+// hit whatever had reused the number.
+
+test.serial('fromFd of a descriptor a SharedMemory owns takes a duplicate; closing both never closes a reused number (#12.13)', (t) => {
+  const a = SharedMemory.anonymous(4096)
+  const original = a.fd
+  const b = SharedMemory.fromFd(original)
+  t.teardown(() => (a.close(), b.close()))
+  t.not(b.fd, original)
+  // The same object behind both.
+  a.write('one object', 0)
+  t.is(b.read(0, 10).toString(), 'one object')
+  a.close()
+  const reused = openSync('/dev/null', 'r')
+  t.teardown(() => closeSync(reused))
+  t.is(reused, original, 'the number was not reused; the test proves nothing')
+  b.close()
+  t.notThrows(() => fstatSync(reused), 'b.close() closed a number that was not its own')
+  t.is(fstatSync(reused).ino, statSync('/dev/null').ino)
+})
+
+test.serial('the binding refuses to adopt a descriptor that an owner already holds (#12.13)', (t) => {
+  const a = SharedMemory.anonymous(4096)
+  t.teardown(() => a.close())
+  const fds = openFdCount()
+  t.throws(() => native.fdOwnerAdopt(a.fd), { code: 'ERR_SHM_FD_OWNED', message: /already owned/ })
+  t.is(openFdCount(), fds)
+  a.close()
+  t.is(openFdCount(), fds - 1)
 })

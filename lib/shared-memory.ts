@@ -274,16 +274,21 @@ export class SharedMemory implements Disposable {
    * Maps the object behind a descriptor this process received (from a
    * parent's `stdio`, say) and takes ownership of it: `close()` closes it,
    * and so does a failure of `fromFd` itself once `fd` is known to be open.
+   *
+   * A descriptor that another SharedMemory of this process owns (`a.fd`)
+   * stays with it: `fromFd` then maps a duplicate of it (F_DUPFD_CLOEXEC),
+   * so the new object's `fd` differs, and each `close()` closes only its
+   * own descriptor.
    */
   static fromFd(fd: number, options: FromFdOptions = {}): SharedMemory {
     validateFd(fd)
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
     const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
-    const owner = FdOwner.adopt(fd)
+    const owner = FdOwner.adoptOrDuplicate(fd)
     let readOnly: boolean
     try {
-      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(fd))
+      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(owner.fd))
     } catch (error) {
       owner.close()
       throw error

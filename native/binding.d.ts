@@ -83,6 +83,12 @@ export interface PlatformConstants {
  */
 export declare function shmAllocate(fd: number, length: number): boolean
 
+/**
+ * A duplicate of `fd` (F_DUPFD_CLOEXEC), for `SharedMemory.fromFd` given a
+ * descriptor another owner holds.
+ */
+export declare function shmDuplicate(fd: number): number
+
 export declare function shmFchmod(fd: number, mode: number): void
 
 export declare function shmFchown(fd: number, uid: number, gid: number): void

@@ -841,6 +841,7 @@ module.exports.externalBuffersAllowed = nativeBinding.externalBuffersAllowed
 module.exports.liveMappingCount = nativeBinding.liveMappingCount
 module.exports.platformConstants = nativeBinding.platformConstants
 module.exports.shmAllocate = nativeBinding.shmAllocate
+module.exports.shmDuplicate = nativeBinding.shmDuplicate
 module.exports.shmFchmod = nativeBinding.shmFchmod
 module.exports.shmFchown = nativeBinding.shmFchown
 module.exports.shmFstat = nativeBinding.shmFstat

@@ -30,6 +30,9 @@ pub enum Failure {
   /// posix-shm holds all the mappings it may (see `mapping::BUDGET`):
   /// thrown as mmap's ENOMEM, with why.
   MappingBudget(MappingBudget),
+  /// The descriptor already belongs to an owner (a `SharedMemory`), which
+  /// will close it: owning it twice would close it twice.
+  FdOwned(std::os::fd::RawFd),
   /// A Node-API call failed where it should not; reported, never unwrapped.
   NodeApi { status: Status, call: &'static str },
 }
@@ -74,6 +77,13 @@ impl Failure {
         "this runtime refuses external ArrayBuffers (Electron 21 and later do), so a mapping \
          cannot be handed to JavaScript without copying it, and a copy would not be shared",
         Some("ERR_SHM_NO_EXTERNAL_BUFFERS"),
+      ),
+      Failure::FdOwned(fd) => env.throw_error(
+        &format!(
+          "fd {fd} is already owned by a SharedMemory, which will close it; pass a duplicate \
+           (SharedMemory.fromFd takes one itself)"
+        ),
+        Some("ERR_SHM_FD_OWNED"),
       ),
       Failure::NodeApi { status, call } => env.throw_error(
         &format!("{call} failed with Node-API status {status}"),
