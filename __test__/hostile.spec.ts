@@ -3,14 +3,15 @@
 
 import test from 'ava'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
-import { SharedMemory, constants, fstat, shmClose, shmOpen } from 'posix-shm'
-import { ROOT, openFdCount, removeQuietly, uniqueName } from './helpers'
+import { SharedMemory, constants, fstat, munmap, shmClose, shmOpen } from 'posix-shm'
+import { ROOT, mappingCount, openFdCount, removeQuietly, uniqueName } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(`${ROOT}/native/binding.js`) as {
   shmOpenNamed(name: string, openFlags: number, mode: number): number
   shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
   fdOwnerAdopt(fd: number): object
+  munmapShared(mapped: ArrayBufferView): void
 }
 
 // #12.14: O_TRUNC on a read-only open empties the object under every
@@ -72,4 +73,40 @@ test.serial('the binding refuses to adopt a descriptor that an owner already hol
   t.is(openFdCount(), fds)
   a.close()
   t.is(openFdCount(), fds - 1)
+})
+
+// #12.11: munmap(shm.buffer) left close() throwing and the descriptor open.
+
+test.serial('munmap refuses a SharedMemory buffer; close() always closes the descriptor (#12.11)', (t) => {
+  if (!SharedMemory.zeroCopy) return t.pass('no buffer in copy mode')
+  const fds = openFdCount()
+  const maps = mappingCount()
+  const shm = SharedMemory.anonymous(4096)
+  const fd = shm.fd
+  const mapped = shm.buffer.buffer as ArrayBuffer
+  for (const view of [shm.buffer, mapped, new DataView(mapped), new Int32Array(mapped)]) {
+    t.throws(() => munmap(view), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE', message: /close\(\)/ })
+  }
+  t.is(shm.buffer.length, 4096)
+  t.is(mappingCount(), maps + 1)
+  t.notThrows(() => shm.close())
+  t.true(shm.closed)
+  t.is(mappingCount(), maps)
+  t.is(openFdCount(), fds)
+  t.throws(() => fstatSync(fd), { code: 'EBADF' })
+  t.notThrows(() => shm.close())
+})
+
+test.serial('close() closes the descriptor even after the binding unmapped the buffer behind its back (#12.11)', (t) => {
+  if (!SharedMemory.zeroCopy) return t.pass('no buffer in copy mode')
+  const fds = openFdCount()
+  const maps = mappingCount()
+  const shm = SharedMemory.anonymous(4096)
+  const fd = shm.fd
+  native.munmapShared(shm.buffer)
+  t.is(mappingCount(), maps)
+  t.notThrows(() => shm.close())
+  t.true(shm.closed)
+  t.is(openFdCount(), fds)
+  t.throws(() => fstatSync(fd), { code: 'EBADF' })
 })

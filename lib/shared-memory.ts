@@ -16,7 +16,8 @@ import { ShmError, callNative, invalidType, outOfRange, withCode } from './error
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
-import { fstat, mmap, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
+import { markOwned } from './mapped-buffers'
+import { fstat, mmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
 import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
@@ -163,6 +164,7 @@ export class SharedMemory implements Disposable {
     if (SharedMemory.zeroCopy) {
       try {
         const mapped = mmap(size, protections, fd, 0)
+        markOwned(mapped)
         return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped) }
       } catch (error) {
         if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
@@ -316,14 +318,23 @@ export class SharedMemory implements Disposable {
     return this.#access === undefined
   }
 
-  /** Unmaps (the buffer and every view on it become empty) and closes the descriptor. A second call does nothing. */
+  /**
+   * Unmaps (the buffer and every view on it become empty) and closes the
+   * descriptor. The descriptor is closed whatever happens to the mapping.
+   * A second call does nothing.
+   */
   close(): void {
     const access = this.#access
     if (access === undefined) return
     this.#access = undefined
-    if (access.mode === 'zero-copy') munmap(access.mapped)
-    else access.region.close()
-    this.#owner.close()
+    try {
+      // `munmap` refuses our buffer, but a direct call to the binding can
+      // unmap (and so detach) it: then there is nothing left to unmap.
+      if (access.mode === 'copy') access.region.close()
+      else if (access.mapped.byteLength !== 0) callNative(() => native.munmapShared(access.mapped))
+    } finally {
+      this.#owner.close()
+    }
   }
 
   #open(): Access {
