@@ -3,7 +3,7 @@
 
 import test from 'ava'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
-import { SharedMemory, constants, fstat, munmap, shmClose, shmOpen } from 'posix-shm'
+import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, withMmap, withOpenShm } from 'posix-shm'
 import { ROOT, mappingCount, openFdCount, removeQuietly, uniqueName } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -12,6 +12,7 @@ const native = require(`${ROOT}/native/binding.js`) as {
   shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
   fdOwnerAdopt(fd: number): object
   munmapShared(mapped: ArrayBufferView): void
+  liveMappingCount(): number
 }
 
 // #12.14: O_TRUNC on a read-only open empties the object under every
@@ -109,4 +110,102 @@ test.serial('close() closes the descriptor even after the binding unmapped the b
   t.true(shm.closed)
   t.is(openFdCount(), fds)
   t.throws(() => fstatSync(fd), { code: 'EBADF' })
+})
+
+// #12.10: a result whose `then` getter throws skipped the release.
+
+function hostileThenables(): { what: string; make: () => unknown }[] {
+  return [
+    {
+      what: 'a then getter that throws',
+      make: () =>
+        Object.defineProperty({}, 'then', {
+          get() {
+            throw new Error('hostile getter')
+          },
+        }),
+    },
+    {
+      what: 'a then getter that is a function only the first time',
+      make: () => {
+        let reads = 0
+        return Object.defineProperty({}, 'then', {
+          get() {
+            reads += 1
+            return reads === 1 ? (resolve: (v: unknown) => void) => resolve('first') : 42
+          },
+        })
+      },
+    },
+    {
+      what: 'a then getter that is a function only from the second time',
+      make: () => {
+        let reads = 0
+        return Object.defineProperty({}, 'then', {
+          get() {
+            reads += 1
+            return reads === 1 ? 42 : (resolve: (v: unknown) => void) => resolve('second')
+          },
+        })
+      },
+    },
+    {
+      what: 'a then that calls back twice and then throws',
+      make: () => ({
+        then(resolve: (v: unknown) => void, reject: (e: unknown) => void) {
+          resolve('once')
+          reject(new Error('twice'))
+          throw new Error('and throws')
+        },
+      }),
+    },
+    { what: 'a then that throws', make: () => ({ then: () => { throw new Error('hostile then') } }) },
+  ]
+}
+
+/** Settles `value` if it is a real promise; anything else is returned as is. */
+async function outcome(call: () => unknown): Promise<string> {
+  try {
+    const value = call()
+    return value instanceof Promise ? `resolved ${String(await value)}` : 'returned'
+  } catch (error) {
+    return `threw ${(error as Error).message}`
+  }
+}
+
+test.serial('withOpenShm releases the descriptor exactly once, whatever the body returns (#12.10)', async (t) => {
+  const name = uniqueName('thenable')
+  shmClose(shmOpen(name, { openFlags: ['create', 'read-write'] }))
+  t.teardown(() => removeQuietly(name))
+  for (const { what, make } of hostileThenables()) {
+    const fds = openFdCount()
+    const results = new Set<string>()
+    for (let i = 0; i < 100; i++) results.add(await outcome(() => withOpenShm(name, {}, () => make())))
+    t.is(openFdCount(), fds, `${what}: ${[...results].join(', ')}`)
+  }
+})
+
+test.serial('withMmap releases the mapping exactly once, whatever the body returns (#12.10)', async (t) => {
+  const fd = shmOpen(uniqueName('thenable'), { openFlags: ['create', 'read-write'] })
+  t.teardown(() => shmClose(fd))
+  shmFtruncate(fd, 4096)
+  for (const { what, make } of hostileThenables()) {
+    const maps = mappingCount()
+    const live = native.liveMappingCount()
+    for (let i = 0; i < 100; i++) await outcome(() => withMmap(4096, ['read'], fd, 0, () => make()))
+    t.is(mappingCount(), maps, what)
+    t.is(native.liveMappingCount(), live, what)
+  }
+})
+
+test.serial('withOpenShm: a then getter that throws reaches the caller; a thenable is awaited once (#12.10)', async (t) => {
+  const name = uniqueName('thenable')
+  shmClose(shmOpen(name, { openFlags: ['create', 'read-write'] }))
+  t.teardown(() => removeQuietly(name))
+  const [getter, firstOnly, secondOnly, twice, throwing] = hostileThenables()
+  t.is(await outcome(() => withOpenShm(name, {}, getter!.make)), 'threw hostile getter')
+  t.is(await outcome(() => withOpenShm(name, {}, firstOnly!.make)), 'resolved first')
+  t.is(await outcome(() => withOpenShm(name, {}, secondOnly!.make)), 'returned')
+  t.is(await outcome(() => withOpenShm(name, {}, twice!.make)), 'resolved once')
+  t.is(await outcome(() => withOpenShm(name, {}, throwing!.make)), 'threw hostile then')
 })
