@@ -2,9 +2,10 @@
 // and that must end in an error or a clean release, never a crash or a leak.
 
 import test from 'ava'
+import { spawn } from 'node:child_process'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
 import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, withMmap, withOpenShm } from 'posix-shm'
-import { ROOT, mappingCount, openFdCount, removeQuietly, uniqueName } from './helpers'
+import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName, type ChildResult } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(`${ROOT}/native/binding.js`) as {
@@ -209,3 +210,102 @@ test.serial('withOpenShm: a then getter that throws reaches the caller; a thenab
   t.is(await outcome(() => withOpenShm(name, {}, twice!.make)), 'resolved once')
   t.is(await outcome(() => withOpenShm(name, {}, throwing!.make)), 'threw hostile then')
 })
+
+// #12.8: in copy mode, read() of a huge range allocated with an
+// infallible allocation, which aborts the process when it fails.
+
+/** Runs `source` in a child whose address space is capped at `limitKiB`. */
+function runCapped(source: string, limitKiB: number, args: string[], env: NodeJS.ProcessEnv): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', `ulimit -v ${limitKiB} && exec "$0" -e "$1" "$2"`, process.execPath, source, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
+
+test('copy mode: read() of a 1 TiB object is a RangeError, not an abort (#12.8)', async (t) => {
+  const name = uniqueName('huge')
+  t.teardown(() => removeQuietly(name))
+  const child = await runNode(
+    `
+    const { SharedMemory, shmOpen, shmFtruncate, shmClose, constants } = require('posix-shm')
+    const native = require('./native/binding.js')
+    const { MAX_LENGTH } = require('buffer').constants
+    const HUGE = 2 ** 40
+    const outcome = (call) => { try { call(); return 'returned' } catch (e) { return e.name + ' ' + e.code } }
+    const fd = shmOpen(process.argv[1], { openFlags: ['read-write', 'create', 'exclusive'] })
+    shmFtruncate(fd, HUGE) // sparse: no page is used
+    const result = { zeroCopy: SharedMemory.zeroCopy }
+    // The binding, called directly (the facade's size check does not apply).
+    const region = native.MappedRegion.map(HUGE, constants.PROT_READ, fd, 0)
+    result.binding = outcome(() => region.read(0, HUGE))
+    region.close()
+    // The facade: a copy-mode SharedMemory may be larger than a Buffer.
+    const shm = SharedMemory.open(process.argv[1], { readOnly: true })
+    result.size = shm.size
+    result.facade = outcome(() => shm.read(0, HUGE))
+    result.tail = shm.read(HUGE - 4, 4).length
+    shm.close()
+    result.bigBuffers = MAX_LENGTH >= HUGE
+    shmClose(fd)
+    console.log(JSON.stringify(result))
+    `,
+    { args: [name], env: { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } },
+  )
+  t.is(child.signal, null, child.stderr)
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { zeroCopy: boolean; binding: string; size: number; facade: string; tail: number; bigBuffers: boolean }
+  t.false(result.zeroCopy)
+  t.is(result.binding, 'RangeError ERR_MEMORY_ALLOCATION_FAILED')
+  t.is(result.size, 2 ** 40)
+  // Node 20's buffers stop at 4 GiB: the length is refused first. From Node 22 they may be that long, and allocating fails.
+  t.is(result.facade, result.bigBuffers ? 'RangeError ERR_MEMORY_ALLOCATION_FAILED' : 'RangeError ERR_OUT_OF_RANGE')
+  t.is(result.tail, 4)
+})
+
+for (const mode of ['copy', 'zero-copy'] as const) {
+  test(`${mode} mode: read() whose copy cannot be allocated is a RangeError coded ERR_MEMORY_ALLOCATION_FAILED (#12.8)`, async (t) => {
+    // Node 20 caps a zero-copy SharedMemory at 4 GiB, which a machine may well
+    // copy: cap the child's address space instead, so that the mapping fits
+    // and its copy does not.
+    const name = uniqueName('capped')
+    t.teardown(() => removeQuietly(name))
+    const env = { POSIX_SHM_NO_EXTERNAL_BUFFERS: mode === 'copy' ? '1' : '0' }
+    const probe = await runNode("require('posix-shm'); console.log(require('fs').readFileSync('/proc/self/status', 'utf8').match(/VmSize:\\s+(\\d+)/)[1])", { env })
+    const baseKiB = Number(probe.stdout)
+    t.true(baseKiB > 0, probe.stderr)
+    const GIB_KIB = 1024 * 1024
+    const child = await runCapped(
+      `
+      const { SharedMemory, shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+      const SIZE = 2 ** 30
+      const outcome = (call) => { try { call(); return 'returned' } catch (e) { return e.name + ' ' + e.code } }
+      const fd = shmOpen(process.argv[1], { openFlags: ['read-write', 'create', 'exclusive'] })
+      shmFtruncate(fd, SIZE)
+      shmClose(fd)
+      const shm = SharedMemory.open(process.argv[1], { readOnly: true })
+      const result = { zeroCopy: SharedMemory.zeroCopy, facade: outcome(() => shm.read(0, SIZE)) }
+      result.small = shm.read(SIZE - 4, 4).length
+      shm.close()
+      console.log(JSON.stringify(result))
+      `,
+      baseKiB + 1.5 * GIB_KIB,
+      [name],
+      env,
+    )
+    t.is(child.signal, null, child.stderr)
+    t.is(child.code, 0, child.stderr)
+    const result = JSON.parse(child.stdout) as { zeroCopy: boolean; facade: string; small: number }
+    t.is(result.zeroCopy, mode === 'zero-copy')
+    t.is(result.facade, 'RangeError ERR_MEMORY_ALLOCATION_FAILED')
+    t.is(result.small, 4)
+  })
+}

@@ -62,6 +62,20 @@ function validateSize(value: unknown, argument: string): number {
   return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
 }
 
+/**
+ * A Buffer for a copy of `length` bytes. Its allocation is the one that can
+ * fail for a length the caller chose; V8 then throws a bare RangeError,
+ * given its code here. (Node-API's own buffer calls would end the process.)
+ */
+function allocateCopy(length: number): Buffer {
+  try {
+    return Buffer.allocUnsafe(length)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw withCode(new RangeError(`Cannot allocate ${length} bytes for the copy`, { cause: error }), 'ERR_MEMORY_ALLOCATION_FAILED')
+  }
+}
+
 function emptyObjectError(path: string | undefined): ShmError {
   const what = path === undefined ? 'the object' : `'${path}'`
   return new ShmError(`${what} has size 0: there is nothing to map (its creator sizes it)`, {
@@ -359,13 +373,20 @@ export class SharedMemory implements Disposable {
     return offset
   }
 
-  /** A copy of `length` bytes from `byteOffset`. Works in every runtime. */
+  /**
+   * A copy of `length` bytes from `byteOffset`. Works in every runtime.
+   * The copy is one Buffer, so `length` is at most `buffer.constants.MAX_LENGTH`
+   * (a copy-mode object may be larger: read it in parts); if its memory
+   * cannot be had, a RangeError coded `ERR_MEMORY_ALLOCATION_FAILED`.
+   */
   read(byteOffset: number, length: number): Buffer {
     const access = this.#open()
-    validateInteger(length, 'length', 0, this.size)
+    validateInteger(length, 'length', 0, Math.min(this.size, bufferConstants.MAX_LENGTH))
     const offset = this.#range(byteOffset, length)
-    if (access.mode === 'copy') return callNative(() => access.region.read(offset, length))
-    return Buffer.from(access.buffer.subarray(offset, offset + length))
+    const copy = allocateCopy(length)
+    if (access.mode === 'copy') callNative(() => access.region.readInto(copy, offset))
+    else copy.set(access.buffer.subarray(offset, offset + length))
+    return copy
   }
 
   /** Copies from `byteOffset` into all of `target`; returns the number of bytes. */
