@@ -16,9 +16,33 @@ export class FdOwner {
     this.#fd = fd
   }
 
-  /** Takes ownership of the open descriptor `fd`. Fails, without taking it, if `fd` is not open. */
+  /**
+   * Takes ownership of the open descriptor `fd`. Fails, without taking it,
+   * if `fd` is not open, or if another FdOwner already holds it (`Error`
+   * coded `ERR_SHM_FD_OWNED`): two owners would close it twice, and the
+   * second close would hit whatever reused the number.
+   */
   static adopt(fd: number): FdOwner {
     return new FdOwner(callNative(() => native.fdOwnerAdopt(fd)), fd)
+  }
+
+  /**
+   * As `adopt`, but a descriptor another FdOwner holds is left to it: a
+   * duplicate (F_DUPFD_CLOEXEC) is owned instead.
+   */
+  static adoptOrDuplicate(fd: number): FdOwner {
+    try {
+      return FdOwner.adopt(fd)
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code !== 'ERR_SHM_FD_OWNED') throw error
+    }
+    const duplicate = callNative(() => native.shmDuplicate(fd))
+    try {
+      return FdOwner.adopt(duplicate)
+    } catch (error) {
+      callNative(() => native.shmClose(duplicate))
+      throw error
+    }
   }
 
   /** The descriptor number, or -1 once closed (as Node's `FileHandle.fd`). */

@@ -15,12 +15,16 @@
 //   moving one is almost always a mistake. Other realms (`vm` contexts)
 //   and references to transfer() taken before this import are not patched.
 
+import { isDataView, isTypedArray } from 'node:util/types'
+
 import { withCode } from './errors'
 import { native } from './native'
 
 process.once('exit', () => native.pinMovedMappings())
 
 const mapped = new WeakSet<ArrayBuffer>()
+/** The mappings a SharedMemory owns: only its close() may unmap them. */
+const owned = new WeakSet<ArrayBuffer>()
 /** Whether this runtime has a method to guard (Node 20 has neither). */
 let guarding = false
 
@@ -57,3 +61,22 @@ function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
 
 guardTransfer('transfer')
 guardTransfer('transferToFixedLength')
+
+/** Records `buffer` as the mapping of a SharedMemory. */
+export function markOwned(buffer: ArrayBuffer): void {
+  owned.add(buffer)
+}
+
+// The engine's own getters, not a property lookup on the view, which an
+// own `buffer` property defined on it would answer.
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'buffer')!
+  .get as (this: ArrayBufferView) => ArrayBufferLike
+const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get as (this: DataView) => ArrayBufferLike
+
+/** Whether `value` (an ArrayBuffer or a view on one) is a SharedMemory's mapping. */
+export function isOwned(value: ArrayBuffer | ArrayBufferView): boolean {
+  let buffer: unknown = value
+  if (isTypedArray(value)) buffer = typedArrayBuffer.call(value)
+  else if (isDataView(value)) buffer = dataViewBuffer.call(value)
+  return owned.has(buffer as ArrayBuffer)
+}

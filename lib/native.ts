@@ -22,7 +22,7 @@ interface FastCalls {
   mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
   /** Detaches the ArrayBuffer (given it or a view on it) and unmaps its memory. */
   munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
-  /** Takes ownership of `fd`, which must be open; returns the handle whose finalizer closes it. */
+  /** Takes ownership of `fd`, which must be open and not already owned (ERR_SHM_FD_OWNED); returns the handle whose finalizer closes it. */
   fdOwnerAdopt(fd: number): object
   /** Closes the descriptor a handle from `fdOwnerAdopt` owns; later calls do nothing. */
   fdOwnerClose(handle: object): void

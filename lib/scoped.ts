@@ -9,24 +9,29 @@ import { protectionBits, validateFunction, validateInteger, validateObject, vali
 import { callNative, invalidType, outOfRange } from './errors'
 import { native } from './native'
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  )
-}
-
 /**
- * Runs `body`, then `release`. The body's error reaches the caller
- * unchanged (an error from `release` after it is dropped); a promise from
- * the body is returned as a promise that settles the same way, after the
- * release.
+ * Runs `body`, then `release`, exactly once. The body's error reaches the
+ * caller unchanged (an error from `release` after it is dropped).
+ *
+ * A result with a callable `then` is taken as a promise: `then` is read
+ * once and called once, and the caller gets a promise that settles as the
+ * result does, after the release. Reading `then` only once matters: a
+ * getter may answer differently each time, or throw, and the release
+ * must not depend on which answer comes when. If reading `then` throws,
+ * the release happens and that error is thrown. A result whose `then`
+ * never calls back keeps the descriptor or mapping, exactly as a promise
+ * that never settles (or a body that never returns) does: the body may
+ * still be using it through other references, so it is not released on a
+ * guess, nor when the result is garbage collected.
  */
 function releasing<T>(body: () => T, release: () => void): T {
   let result: T
+  let then: unknown
   try {
     result = body()
+    if ((typeof result === 'object' && result !== null) || typeof result === 'function') {
+      then = (result as { then?: unknown }).then
+    }
   } catch (error) {
     try {
       release()
@@ -35,24 +40,35 @@ function releasing<T>(body: () => T, release: () => void): T {
     }
     throw error
   }
-  if (isPromiseLike(result)) {
-    return Promise.resolve(result).then(
-      (value) => {
-        release()
-        return value
-      },
-      (error: unknown) => {
-        try {
-          release()
-        } catch {
-          // As above: the body's rejection wins.
-        }
-        throw error
-      },
-    ) as T
+  if (typeof then !== 'function') {
+    release()
+    return result
   }
-  release()
-  return result
+  const thenable = result
+  // The promise's own resolve and reject settle it once, however often
+  // `then` calls them, and adopt a thenable it resolves with; a `then`
+  // that throws rejects it (ignored if it had settled already).
+  const settled = new Promise((resolve, reject) => {
+    ;(then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(
+      thenable,
+      resolve,
+      reject,
+    )
+  })
+  return settled.then(
+    (value) => {
+      release()
+      return value
+    },
+    (error: unknown) => {
+      try {
+        release()
+      } catch {
+        // As above: the body's rejection wins.
+      }
+      throw error
+    },
+  ) as T
 }
 
 /**

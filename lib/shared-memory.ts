@@ -16,7 +16,8 @@ import { ShmError, callNative, invalidType, outOfRange, withCode } from './error
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
-import { fstat, mmap, munmap, shmClose, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
+import { markOwned } from './mapped-buffers'
+import { fstat, mmap, shmClose, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
 import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
@@ -59,6 +60,20 @@ function validateSize(value: unknown, argument: string): number {
   if (value === 0) throw outOfRange(argument, '>= 1: an object of size 0 has nothing to map', value)
   // One Buffer covers the whole mapping, so the runtime's largest buffer is the limit.
   return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
+}
+
+/**
+ * A Buffer for a copy of `length` bytes. Its allocation is the one that can
+ * fail for a length the caller chose; V8 then throws a bare RangeError,
+ * given its code here. (Node-API's own buffer calls would end the process.)
+ */
+function allocateCopy(length: number): Buffer {
+  try {
+    return Buffer.allocUnsafe(length)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw withCode(new RangeError(`Cannot allocate ${length} bytes for the copy`, { cause: error }), 'ERR_MEMORY_ALLOCATION_FAILED')
+  }
 }
 
 function emptyObjectError(path: string | undefined): ShmError {
@@ -162,6 +177,7 @@ export class SharedMemory implements Disposable {
     if (SharedMemory.zeroCopy) {
       try {
         const mapped = mmap(size, protections, fd, 0)
+        markOwned(mapped)
         return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped) }
       } catch (error) {
         if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
@@ -275,16 +291,21 @@ export class SharedMemory implements Disposable {
    * Maps the object behind a descriptor this process received (from a
    * parent's `stdio`, say) and takes ownership of it: `close()` closes it,
    * and so does a failure of `fromFd` itself once `fd` is known to be open.
+   *
+   * A descriptor that another SharedMemory of this process owns (`a.fd`)
+   * stays with it: `fromFd` then maps a duplicate of it (F_DUPFD_CLOEXEC),
+   * so the new object's `fd` differs, and each `close()` closes only its
+   * own descriptor.
    */
   static fromFd(fd: number, options: FromFdOptions = {}): SharedMemory {
     validateFd(fd)
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
     const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
-    const owner = FdOwner.adopt(fd)
+    const owner = FdOwner.adoptOrDuplicate(fd)
     let readOnly: boolean
     try {
-      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(fd))
+      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(owner.fd))
     } catch (error) {
       owner.close()
       throw error
@@ -312,14 +333,23 @@ export class SharedMemory implements Disposable {
     return this.#access === undefined
   }
 
-  /** Unmaps (the buffer and every view on it become empty) and closes the descriptor. A second call does nothing. */
+  /**
+   * Unmaps (the buffer and every view on it become empty) and closes the
+   * descriptor. The descriptor is closed whatever happens to the mapping.
+   * A second call does nothing.
+   */
   close(): void {
     const access = this.#access
     if (access === undefined) return
     this.#access = undefined
-    if (access.mode === 'zero-copy') munmap(access.mapped)
-    else access.region.close()
-    this.#owner.close()
+    try {
+      // `munmap` refuses our buffer, but a direct call to the binding can
+      // unmap (and so detach) it: then there is nothing left to unmap.
+      if (access.mode === 'copy') access.region.close()
+      else if (access.mapped.byteLength !== 0) callNative(() => native.munmapShared(access.mapped))
+    } finally {
+      this.#owner.close()
+    }
   }
 
   #open(): Access {
@@ -344,13 +374,20 @@ export class SharedMemory implements Disposable {
     return offset
   }
 
-  /** A copy of `length` bytes from `byteOffset`. Works in every runtime. */
+  /**
+   * A copy of `length` bytes from `byteOffset`. Works in every runtime.
+   * The copy is one Buffer, so `length` is at most `buffer.constants.MAX_LENGTH`
+   * (a copy-mode object may be larger: read it in parts); if its memory
+   * cannot be had, a RangeError coded `ERR_MEMORY_ALLOCATION_FAILED`.
+   */
   read(byteOffset: number, length: number): Buffer {
     const access = this.#open()
-    validateInteger(length, 'length', 0, this.size)
+    validateInteger(length, 'length', 0, Math.min(this.size, bufferConstants.MAX_LENGTH))
     const offset = this.#range(byteOffset, length)
-    if (access.mode === 'copy') return callNative(() => access.region.read(offset, length))
-    return Buffer.from(access.buffer.subarray(offset, offset + length))
+    const copy = allocateCopy(length)
+    if (access.mode === 'copy') callNative(() => access.region.readInto(copy, offset))
+    else copy.set(access.buffer.subarray(offset, offset + length))
+    return copy
   }
 
   /** Copies from `byteOffset` into all of `target`; returns the number of bytes. */

@@ -4,9 +4,9 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { isArrayBuffer, isArrayBufferView } from 'node:util/types'
 
-import { trackMapping } from './mapped-buffers'
+import { isOwned, trackMapping } from './mapped-buffers'
 import { native } from './native'
-import { callNative, invalidType } from './errors'
+import { callNative, invalidType, invalidValue } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'
 import {
   normalizeName,
@@ -90,12 +90,16 @@ export function mmap(length: number, protections: readonly Protection[] | number
 /**
  * Unmaps what `mmap` returned, given the ArrayBuffer or any view on it.
  * The ArrayBuffer is detached first: its `byteLength`, and every view's
- * length, become 0, so nothing can reach the unmapped memory.
+ * length, become 0, so nothing can reach the unmapped memory. A
+ * SharedMemory's `buffer` is refused: its `close()` unmaps it.
  */
 export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
   // util.types sees ArrayBuffers of every realm (a vm context's too).
   if (!isArrayBuffer(mapped) && !isArrayBufferView(mapped)) {
     throw invalidType('mapped', 'an ArrayBuffer returned by mmap() or a view on one', mapped)
+  }
+  if (isOwned(mapped)) {
+    throw invalidValue('mapped', "belongs to a SharedMemory: call that object's close(), which also closes its descriptor", mapped)
   }
   callNative(() => native.munmapShared(mapped))
 }

@@ -180,6 +180,11 @@ export function openFlagBits(value: unknown, argument = 'openFlags'): number {
   if (marks !== -1 && ((marks & READ_ONLY_MARK) !== 0) === ((marks & READ_WRITE_MARK) !== 0)) {
     throw invalidValue(argument, 'must hold exactly one of read-only (rdonly, read) or read-write (rdwr)', value)
   }
+  // POSIX leaves O_TRUNC with O_RDONLY undefined, and Linux truncates: the
+  // object is emptied under every peer's mapping, whose next touch is SIGBUS.
+  if ((bits & constants.O_TRUNC) !== 0 && (bits & constants.O_RDWR) === 0) {
+    throw invalidValue(argument, 'must not combine truncate (O_TRUNC) with read-only: only a read-write open may truncate', value)
+  }
   return bits
 }
 

@@ -12,8 +12,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class MappedRegion {
   /** Maps like `mmap`, with the same checks, for copy-mode access. */
   static map(length: number, protections: number, fd: number, offset: number): MappedRegion
-  /** A copy of `length` bytes from `byteOffset`. */
-  read(byteOffset: number, length: number): Buffer
+  /**
+   * A copy of `length` bytes from `byteOffset`, in a new Uint8Array. If
+   * its memory cannot be had: a RangeError coded ERR_MEMORY_ALLOCATION_FAILED.
+   */
+  read(byteOffset: number, length: number): Uint8Array
   /** Copies from `byteOffset` into all of `target`; returns the byte count. */
   readInto(target: Uint8Array, byteOffset: number): number
   /** Copies all of `source` to `byteOffset`; returns the byte count. */
@@ -95,6 +98,12 @@ export declare function reservedRangeCount(): number
  * refuses it on shm objects), having done nothing.
  */
 export declare function shmAllocate(fd: number, length: number): boolean
+
+/**
+ * A duplicate of `fd` (F_DUPFD_CLOEXEC), for `SharedMemory.fromFd` given a
+ * descriptor another owner holds.
+ */
+export declare function shmDuplicate(fd: number): number
 
 export declare function shmFchmod(fd: number, mode: number): void
 

@@ -843,6 +843,7 @@ module.exports.pinMovedMappings = nativeBinding.pinMovedMappings
 module.exports.platformConstants = nativeBinding.platformConstants
 module.exports.reservedRangeCount = nativeBinding.reservedRangeCount
 module.exports.shmAllocate = nativeBinding.shmAllocate
+module.exports.shmDuplicate = nativeBinding.shmDuplicate
 module.exports.shmFchmod = nativeBinding.shmFchmod
 module.exports.shmFchown = nativeBinding.shmFchown
 module.exports.shmFstat = nativeBinding.shmFstat

@@ -30,6 +30,13 @@ pub enum Failure {
   /// posix-shm holds all the mappings it may (see `mapping::BUDGET`):
   /// thrown as mmap's ENOMEM, with why.
   MappingBudget(MappingBudget),
+  /// Memory for a copy of this many bytes, a length the caller chose,
+  /// could not be had: `RangeError`, `ERR_MEMORY_ALLOCATION_FAILED` (an
+  /// allocation failure must never abort the process).
+  Allocation(usize),
+  /// The descriptor already belongs to an owner (a `SharedMemory`), which
+  /// will close it: owning it twice would close it twice.
+  FdOwned(std::os::fd::RawFd),
   /// A Node-API call failed where it should not; reported, never unwrapped.
   NodeApi { status: Status, call: &'static str },
 }
@@ -74,6 +81,17 @@ impl Failure {
         "this runtime refuses external ArrayBuffers (Electron 21 and later do), so a mapping \
          cannot be handed to JavaScript without copying it, and a copy would not be shared",
         Some("ERR_SHM_NO_EXTERNAL_BUFFERS"),
+      ),
+      Failure::Allocation(length) => env.throw_range_error(
+        &format!("Cannot allocate {length} bytes for the copy"),
+        Some("ERR_MEMORY_ALLOCATION_FAILED"),
+      ),
+      Failure::FdOwned(fd) => env.throw_error(
+        &format!(
+          "fd {fd} is already owned by a SharedMemory, which will close it; pass a duplicate \
+           (SharedMemory.fromFd takes one itself)"
+        ),
+        Some("ERR_SHM_FD_OWNED"),
       ),
       Failure::NodeApi { status, call } => env.throw_error(
         &format!("{call} failed with Node-API status {status}"),

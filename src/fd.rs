@@ -246,3 +246,13 @@ pub fn shm_is_read_only(env: Env, fd: f64) -> napi::Result<bool> {
   });
   report(&env, outcome)
 }
+
+/// A duplicate of `fd` (F_DUPFD_CLOEXEC), for `SharedMemory.fromFd` given a
+/// descriptor another owner holds.
+#[napi]
+pub fn shm_duplicate(env: Env, fd: f64) -> napi::Result<i32> {
+  let outcome = args::fd(fd).and_then(|fd| {
+    with_fd(fd, |fd| fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))).map_err(Failure::sys("fcntl"))
+  });
+  report(&env, outcome)
+}

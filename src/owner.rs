@@ -2,6 +2,8 @@
 //! `SharedMemory` holds). Each is closed by an explicit close, or, if that
 //! never happens, when its object is garbage collected or its environment
 //! (a worker thread, say) is torn down: `OwnedFd`'s `Drop` closes it.
+//! A number is owned at most once: adopting a number an owner holds is
+//! refused, as both owners would close it.
 //!
 //! JavaScript holds a Node-API external whose data is a key into the table
 //! here, never a pointer: a serial number mixed with a random value drawn
@@ -10,9 +12,9 @@
 //! An external is much cheaper to make than a napi-rs class instance,
 //! which was a third of a `SharedMemory` cycle's time outside the kernel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
@@ -32,7 +34,25 @@ use crate::fd::with_fd;
 /// long before it runs out of descriptors.
 const FD_PRESSURE: i64 = 64 * 1024;
 
-static OWNED: LazyLock<Mutex<HashMap<usize, OwnedFd>>> = LazyLock::new(Mutex::default);
+/// The owned descriptors by key, and their numbers, so a number is never
+/// owned twice: two owners of one descriptor both close it, and the second
+/// close hits whatever has reused the number meanwhile (a worker's event
+/// loop descriptor, say, which libuv then aborts on).
+#[derive(Default)]
+struct Table {
+  by_key: HashMap<usize, OwnedFd>,
+  numbers: HashSet<RawFd>,
+}
+
+impl Table {
+  fn remove(&mut self, key: usize) -> Option<OwnedFd> {
+    let fd = self.by_key.remove(&key)?;
+    self.numbers.remove(&fd.as_raw_fd());
+    Some(fd)
+  }
+}
+
+static OWNED: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
 static NEXT_SERIAL: AtomicUsize = AtomicUsize::new(1);
 /// Mixed into every key. Should the operating system's random source
 /// fail, a fixed pattern with the top bit set still keeps keys far from
@@ -50,7 +70,7 @@ fn next_key() -> usize {
   NEXT_SERIAL.fetch_add(1, Ordering::Relaxed) ^ *KEY_MASK
 }
 
-fn owned() -> MutexGuard<'static, HashMap<usize, OwnedFd>> {
+fn owned() -> MutexGuard<'static, Table> {
   // No code holding the lock can panic, but never turn a poisoned lock
   // into a panic across the FFI boundary either.
   OWNED
@@ -66,7 +86,7 @@ unsafe extern "C" fn close_when_collected(
   _hint: *mut c_void,
 ) {
   // Taken out first, so the table's lock is not held across close(2).
-  let fd = owned().remove(&(data as usize));
+  let fd = owned().remove(data as usize);
   if let Some(fd) = fd {
     account(env, -FD_PRESSURE);
     // `fd` drops here: OwnedFd closes it.
@@ -74,9 +94,15 @@ unsafe extern "C" fn close_when_collected(
   }
 }
 
+/// Whether an owner holds the descriptor number `fd`.
+pub fn is_owned(fd: RawFd) -> bool {
+  owned().numbers.contains(&fd)
+}
+
 /// `fdOwnerAdopt(fd)`: takes ownership of the open descriptor `fd` and
 /// returns the handle that owns it. Fails, without taking it, if `fd` is
-/// not open. A plain callback: see `fast_calls`.
+/// not open, or is already owned (`ERR_SHM_FD_OWNED`: the facade's
+/// `fromFd` then takes a duplicate). A plain callback: see `fast_calls`.
 pub unsafe extern "C" fn fd_owner_adopt(
   env: sys::napi_env,
   info: sys::napi_callback_info,
@@ -86,6 +112,11 @@ pub unsafe extern "C" fn fd_owner_adopt(
     // Confirms the descriptor is open before anyone may close it, with the
     // cheapest call that asks.
     with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFD)).map_err(Failure::sys("fcntl"))?;
+    // Checked again under the lock below; this early answer spares making
+    // an external that would only be thrown away.
+    if is_owned(fd) {
+      return Err(Failure::FdOwned(fd));
+    }
     let key = next_key();
     let mut handle = ptr::null_mut();
     // SAFETY: the data is an integer the finalizer only looks up, never a
@@ -102,12 +133,21 @@ pub unsafe extern "C" fn fd_owner_adopt(
     // Nothing is taken until the handle exists: a failure leaves `fd` to
     // the caller, who closes it.
     check(status, "napi_create_external")?;
-    // SAFETY: `fd` is open (fcntl just answered for it) and the caller
+    let mut table = owned();
+    // Another thread may have adopted the number since the check above.
+    // The external then finds no entry when collected, and does nothing.
+    if !table.numbers.insert(fd) {
+      return Err(Failure::FdOwned(fd));
+    }
+    // SAFETY: `fd` is open (fcntl just answered for it), no other owner
+    // holds the number (checked under the lock just above), and the caller
     // hands us its ownership: the facade adopts only descriptors it opened
     // itself or that the user gave away through `SharedMemory.fromFd`.
     // Memory safety does not rest on this; at worst a number still used
     // elsewhere would be closed, as `fs.closeSync` can do.
-    owned().insert(key, unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    table.by_key.insert(key, fd);
+    drop(table);
     account(env, FD_PRESSURE);
     Ok(handle)
   })
@@ -130,7 +170,7 @@ pub unsafe extern "C" fn fd_owner_close(
       ));
     }
     check(status, "napi_get_value_external")?;
-    let Some(fd) = owned().remove(&(data as usize)) else {
+    let Some(fd) = owned().remove(data as usize) else {
       return Ok(());
     };
     account(env, -FD_PRESSURE);

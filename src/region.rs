@@ -8,7 +8,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{BufferSlice, ObjectFinalize, Unknown};
+use napi::bindgen_prelude::{ObjectFinalize, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use nix::sys::mman::ProtFlags;
@@ -80,6 +80,68 @@ fn bytes_of(env: &Env, value: sys::napi_value, argument: &str) -> Outcome<(*mut 
     },
     length,
   ))
+}
+
+/// A new Uint8Array of `length` bytes, from JavaScript's own constructor,
+/// and its memory. Not from Node-API's `napi_create_buffer*` or
+/// `napi_create_arraybuffer` (which napi-rs's buffers use): when the memory
+/// cannot be had, they end the process, where the constructor throws a
+/// RangeError, which becomes ours. The length comes from the caller, so
+/// failing must be an error, never an abort.
+fn new_bytes(env: &Env, length: usize) -> Outcome<(sys::napi_value, *mut u8)> {
+  let env = env.raw();
+  let mut global = ptr::null_mut();
+  // SAFETY: `env` is this call's environment; the out-pointer is a live local.
+  let status = unsafe { sys::napi_get_global(env, &mut global) };
+  check(status, "napi_get_global")?;
+  let mut constructor = ptr::null_mut();
+  // SAFETY: `global` is a valid object handle for this call; the name is
+  // a NUL-terminated literal; the out-pointer is a live local.
+  let status =
+    unsafe { sys::napi_get_named_property(env, global, c"Uint8Array".as_ptr(), &mut constructor) };
+  check(status, "napi_get_named_property")?;
+  let mut argument = ptr::null_mut();
+  // SAFETY: a number is made from a plain f64 in this call's environment;
+  // the out-pointer is a live local.
+  let status = unsafe { sys::napi_create_double(env, length as f64, &mut argument) };
+  check(status, "napi_create_double")?;
+  let mut bytes = ptr::null_mut();
+  // SAFETY: `constructor` and `argument` are handles valid for this call;
+  // `argv` points at one handle, as `argc` says; the out-pointer is a live
+  // local.
+  let status = unsafe { sys::napi_new_instance(env, constructor, 1, &argument, &mut bytes) };
+  if status == sys::Status::napi_pending_exception {
+    let mut exception = ptr::null_mut();
+    // SAFETY: clears the pending RangeError so ours can be thrown in its
+    // place; the out-pointer is a live local.
+    unsafe { sys::napi_get_and_clear_last_exception(env, &mut exception) };
+    return Err(Failure::Allocation(length));
+  }
+  check(status, "napi_new_instance")?;
+  let mut kind = 0;
+  let mut count = 0usize;
+  let mut data = ptr::null_mut();
+  // SAFETY: `bytes` is a handle valid for this call; the out-pointers are
+  // live locals, null for the fields we skip.
+  let status = unsafe {
+    sys::napi_get_typedarray_info(
+      env,
+      bytes,
+      &mut kind,
+      &mut count,
+      &mut data,
+      ptr::null_mut(),
+      ptr::null_mut(),
+    )
+  };
+  check(status, "napi_get_typedarray_info")?;
+  // A global Uint8Array replaced by a script could make anything at all.
+  if kind != sys::TypedarrayType::uint8_array || count != length || (length > 0 && data.is_null()) {
+    return Err(Failure::InvalidValue(
+      "globalThis.Uint8Array did not make a Uint8Array of the length asked".into(),
+    ));
+  }
+  Ok((bytes, data.cast::<u8>()))
 }
 
 impl MappedRegion {
@@ -179,28 +241,33 @@ impl MappedRegion {
     })
   }
 
-  /// A copy of `length` bytes from `byteOffset`.
-  #[napi]
+  /// A copy of `length` bytes from `byteOffset`, in a new Uint8Array. If
+  /// its memory cannot be had: a RangeError coded ERR_MEMORY_ALLOCATION_FAILED.
+  #[napi(ts_return_type = "Uint8Array")]
   pub fn read<'env>(
     &self,
     env: &'env Env,
     byte_offset: f64,
     length: f64,
-  ) -> napi::Result<BufferSlice<'env>> {
+  ) -> napi::Result<Unknown<'env>> {
     let outcome = args::byte_count(length, "length").and_then(|length| {
-      let length = length as usize;
+      let length = usize::try_from(length).map_err(|_| Failure::Allocation(usize::MAX))?;
       let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
-      let mut copy = vec![0u8; length];
-      // SAFETY: `from .. from + length` is inside the readable mapping;
-      // `copy` is a fresh buffer of that length. Other processes may write
-      // the source meanwhile: the copy may then mix old and new bytes, as
-      // any unsynchronized read of shared memory may; no Rust reference to
-      // the shared bytes is ever made.
-      unsafe { ptr::copy_nonoverlapping(from, copy.as_mut_ptr(), length) };
+      let (copy, to) = new_bytes(env, length)?;
+      if length > 0 {
+        // SAFETY: `from .. from + length` is inside the readable mapping;
+        // `to` is the memory of a fresh Uint8Array of that length, which no
+        // JavaScript runs to touch during this call. Other processes may
+        // write the source meanwhile: the copy may then mix old and new
+        // bytes, as any unsynchronized read of shared memory may; no Rust
+        // reference to the shared bytes is ever made.
+        unsafe { ptr::copy_nonoverlapping(from, to, length) };
+      }
       Ok(copy)
     });
     let copy = report(env, outcome)?;
-    BufferSlice::copy_from(env, copy)
+    // SAFETY: `copy` is a handle made in this environment during this call.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), copy) })
   }
 
   /// Copies from `byteOffset` into all of `target`; returns the byte count.

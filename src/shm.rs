@@ -20,6 +20,14 @@ fn open_flags(value: f64) -> Outcome<OFlag> {
   let flags = OFlag::from_bits_truncate(bits as nix::libc::c_int);
   // O_RDONLY is 0 on every platform we build for, so "read-only" is the
   // absence of O_RDWR; only O_WRONLY (not in the allowed set) is refused.
+  // O_TRUNC with O_RDONLY is undefined in POSIX and truncates on Linux,
+  // emptying the object under every peer's mapping (SIGBUS on next touch).
+  if flags.contains(OFlag::O_TRUNC) && !flags.contains(OFlag::O_RDWR) {
+    return Err(Failure::InvalidValue(
+      "The argument 'openFlags' must not combine truncate (O_TRUNC) with read-only: only a read-write open may truncate"
+        .into(),
+    ));
+  }
   Ok(flags)
 }
 
@@ -149,6 +157,17 @@ pub fn shm_open_anonymous(
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn truncating_read_only_is_refused() {
+    let read_only_truncate = (OFlag::O_RDONLY | OFlag::O_TRUNC).bits() as f64;
+    assert!(matches!(
+      open_flags(read_only_truncate),
+      Err(Failure::InvalidValue(_))
+    ));
+    let read_write_truncate = (OFlag::O_RDWR | OFlag::O_TRUNC).bits() as f64;
+    assert!(open_flags(read_write_truncate).is_ok());
+  }
 
   #[test]
   fn random_names_are_distinct_and_fit_macos() {

@@ -1,0 +1,311 @@
+// Findings of issue #12: calls that a hostile or careless caller can make,
+// and that must end in an error or a clean release, never a crash or a leak.
+
+import test from 'ava'
+import { spawn } from 'node:child_process'
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
+import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, withMmap, withOpenShm } from 'posix-shm'
+import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName, type ChildResult } from './helpers'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const native = require(`${ROOT}/native/binding.js`) as {
+  shmOpenNamed(name: string, openFlags: number, mode: number): number
+  shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
+  fdOwnerAdopt(fd: number): object
+  munmapShared(mapped: ArrayBufferView): void
+  liveMappingCount(): number
+}
+
+// #12.14: O_TRUNC on a read-only open empties the object under every
+// peer's mapping (SIGBUS on their next touch).
+
+test.serial('read-only with truncate is refused before shm_open, by the facade and the binding (#12.14)', (t) => {
+  const name = uniqueName('rotrunc')
+  t.teardown(() => removeQuietly(name))
+  const peer = SharedMemory.create(name, 8192)
+  t.teardown(() => peer.close())
+  peer.write('still here', 8000)
+  const refusals: (() => unknown)[] = [
+    () => shmOpen(name, { openFlags: ['read-only', 'truncate'] }),
+    () => shmOpen(name, { openFlags: ['rdonly', 'trunc', 'create'] }),
+    () => shmOpen(name, { openFlags: constants.O_RDONLY | constants.O_TRUNC }),
+    () => native.shmOpenNamed(`/${name}`, constants.O_RDONLY | constants.O_TRUNC, 0o600),
+    () => native.shmOpenAnonymous(constants.O_RDONLY | constants.O_TRUNC, 0o600, 3),
+  ]
+  for (const [index, refused] of refusals.entries()) {
+    const fds = openFdCount()
+    const error = t.throws(refused, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }, `call ${index}`)
+    t.regex(error?.message ?? '', /truncate|O_TRUNC/, `call ${index}`)
+    t.is(openFdCount(), fds, `call ${index} left a descriptor open`)
+    // Checked before touching the mapping: past a truncation, touching it is SIGBUS.
+    if (!t.is(fstat(peer.fd).size, 8192, `call ${index} truncated the object`)) return
+  }
+  t.is(peer.read(8000, 10).toString(), 'still here')
+  // Read-write truncation is still allowed.
+  shmClose(shmOpen(name, { openFlags: ['read-write', 'truncate'] }))
+  t.is(fstat(peer.fd).size, 0)
+})
+
+// #12.13: fromFd(a.fd) made two owners of one descriptor; the second close
+// hit whatever had reused the number.
+
+test.serial('fromFd of a descriptor a SharedMemory owns takes a duplicate; closing both never closes a reused number (#12.13)', (t) => {
+  const a = SharedMemory.anonymous(4096)
+  const original = a.fd
+  const b = SharedMemory.fromFd(original)
+  t.teardown(() => (a.close(), b.close()))
+  t.not(b.fd, original)
+  // The same object behind both.
+  a.write('one object', 0)
+  t.is(b.read(0, 10).toString(), 'one object')
+  a.close()
+  const reused = openSync('/dev/null', 'r')
+  t.teardown(() => closeSync(reused))
+  t.is(reused, original, 'the number was not reused; the test proves nothing')
+  b.close()
+  t.notThrows(() => fstatSync(reused), 'b.close() closed a number that was not its own')
+  t.is(fstatSync(reused).ino, statSync('/dev/null').ino)
+})
+
+test.serial('the binding refuses to adopt a descriptor that an owner already holds (#12.13)', (t) => {
+  const a = SharedMemory.anonymous(4096)
+  t.teardown(() => a.close())
+  const fds = openFdCount()
+  t.throws(() => native.fdOwnerAdopt(a.fd), { code: 'ERR_SHM_FD_OWNED', message: /already owned/ })
+  t.is(openFdCount(), fds)
+  a.close()
+  t.is(openFdCount(), fds - 1)
+})
+
+// #12.11: munmap(shm.buffer) left close() throwing and the descriptor open.
+
+test.serial('munmap refuses a SharedMemory buffer; close() always closes the descriptor (#12.11)', (t) => {
+  if (!SharedMemory.zeroCopy) return t.pass('no buffer in copy mode')
+  const fds = openFdCount()
+  const maps = mappingCount()
+  const shm = SharedMemory.anonymous(4096)
+  const fd = shm.fd
+  const mapped = shm.buffer.buffer as ArrayBuffer
+  for (const view of [shm.buffer, mapped, new DataView(mapped), new Int32Array(mapped)]) {
+    t.throws(() => munmap(view), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE', message: /close\(\)/ })
+  }
+  t.is(shm.buffer.length, 4096)
+  t.is(mappingCount(), maps + 1)
+  t.notThrows(() => shm.close())
+  t.true(shm.closed)
+  t.is(mappingCount(), maps)
+  t.is(openFdCount(), fds)
+  t.throws(() => fstatSync(fd), { code: 'EBADF' })
+  t.notThrows(() => shm.close())
+})
+
+test.serial('close() closes the descriptor even after the binding unmapped the buffer behind its back (#12.11)', (t) => {
+  if (!SharedMemory.zeroCopy) return t.pass('no buffer in copy mode')
+  const fds = openFdCount()
+  const maps = mappingCount()
+  const shm = SharedMemory.anonymous(4096)
+  const fd = shm.fd
+  native.munmapShared(shm.buffer)
+  t.is(mappingCount(), maps)
+  t.notThrows(() => shm.close())
+  t.true(shm.closed)
+  t.is(openFdCount(), fds)
+  t.throws(() => fstatSync(fd), { code: 'EBADF' })
+})
+
+// #12.10: a result whose `then` getter throws skipped the release.
+
+function hostileThenables(): { what: string; make: () => unknown }[] {
+  return [
+    {
+      what: 'a then getter that throws',
+      make: () =>
+        Object.defineProperty({}, 'then', {
+          get() {
+            throw new Error('hostile getter')
+          },
+        }),
+    },
+    {
+      what: 'a then getter that is a function only the first time',
+      make: () => {
+        let reads = 0
+        return Object.defineProperty({}, 'then', {
+          get() {
+            reads += 1
+            return reads === 1 ? (resolve: (v: unknown) => void) => resolve('first') : 42
+          },
+        })
+      },
+    },
+    {
+      what: 'a then getter that is a function only from the second time',
+      make: () => {
+        let reads = 0
+        return Object.defineProperty({}, 'then', {
+          get() {
+            reads += 1
+            return reads === 1 ? 42 : (resolve: (v: unknown) => void) => resolve('second')
+          },
+        })
+      },
+    },
+    {
+      what: 'a then that calls back twice and then throws',
+      make: () => ({
+        then(resolve: (v: unknown) => void, reject: (e: unknown) => void) {
+          resolve('once')
+          reject(new Error('twice'))
+          throw new Error('and throws')
+        },
+      }),
+    },
+    { what: 'a then that throws', make: () => ({ then: () => { throw new Error('hostile then') } }) },
+  ]
+}
+
+/** Settles `value` if it is a real promise; anything else is returned as is. */
+async function outcome(call: () => unknown): Promise<string> {
+  try {
+    const value = call()
+    return value instanceof Promise ? `resolved ${String(await value)}` : 'returned'
+  } catch (error) {
+    return `threw ${(error as Error).message}`
+  }
+}
+
+test.serial('withOpenShm releases the descriptor exactly once, whatever the body returns (#12.10)', async (t) => {
+  const name = uniqueName('thenable')
+  shmClose(shmOpen(name, { openFlags: ['create', 'read-write'] }))
+  t.teardown(() => removeQuietly(name))
+  for (const { what, make } of hostileThenables()) {
+    const fds = openFdCount()
+    const results = new Set<string>()
+    for (let i = 0; i < 100; i++) results.add(await outcome(() => withOpenShm(name, {}, () => make())))
+    t.is(openFdCount(), fds, `${what}: ${[...results].join(', ')}`)
+  }
+})
+
+test.serial('withMmap releases the mapping exactly once, whatever the body returns (#12.10)', async (t) => {
+  const fd = shmOpen(uniqueName('thenable'), { openFlags: ['create', 'read-write'] })
+  t.teardown(() => shmClose(fd))
+  shmFtruncate(fd, 4096)
+  for (const { what, make } of hostileThenables()) {
+    const maps = mappingCount()
+    const live = native.liveMappingCount()
+    for (let i = 0; i < 100; i++) await outcome(() => withMmap(4096, ['read'], fd, 0, () => make()))
+    t.is(mappingCount(), maps, what)
+    t.is(native.liveMappingCount(), live, what)
+  }
+})
+
+test.serial('withOpenShm: a then getter that throws reaches the caller; a thenable is awaited once (#12.10)', async (t) => {
+  const name = uniqueName('thenable')
+  shmClose(shmOpen(name, { openFlags: ['create', 'read-write'] }))
+  t.teardown(() => removeQuietly(name))
+  const [getter, firstOnly, secondOnly, twice, throwing] = hostileThenables()
+  t.is(await outcome(() => withOpenShm(name, {}, getter!.make)), 'threw hostile getter')
+  t.is(await outcome(() => withOpenShm(name, {}, firstOnly!.make)), 'resolved first')
+  t.is(await outcome(() => withOpenShm(name, {}, secondOnly!.make)), 'returned')
+  t.is(await outcome(() => withOpenShm(name, {}, twice!.make)), 'resolved once')
+  t.is(await outcome(() => withOpenShm(name, {}, throwing!.make)), 'threw hostile then')
+})
+
+// #12.8: in copy mode, read() of a huge range allocated with an
+// infallible allocation, which aborts the process when it fails.
+
+/** Runs `source` in a child whose address space is capped at `limitKiB`. */
+function runCapped(source: string, limitKiB: number, args: string[], env: NodeJS.ProcessEnv): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', `ulimit -v ${limitKiB} && exec "$0" -e "$1" "$2"`, process.execPath, source, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
+
+test('copy mode: read() of a 1 TiB object is a RangeError, not an abort (#12.8)', async (t) => {
+  const name = uniqueName('huge')
+  t.teardown(() => removeQuietly(name))
+  const child = await runNode(
+    `
+    const { SharedMemory, shmOpen, shmFtruncate, shmClose, constants } = require('posix-shm')
+    const native = require('./native/binding.js')
+    const { MAX_LENGTH } = require('buffer').constants
+    const HUGE = 2 ** 40
+    const outcome = (call) => { try { call(); return 'returned' } catch (e) { return e.name + ' ' + e.code } }
+    const fd = shmOpen(process.argv[1], { openFlags: ['read-write', 'create', 'exclusive'] })
+    shmFtruncate(fd, HUGE) // sparse: no page is used
+    const result = { zeroCopy: SharedMemory.zeroCopy }
+    // The binding, called directly (the facade's size check does not apply).
+    const region = native.MappedRegion.map(HUGE, constants.PROT_READ, fd, 0)
+    result.binding = outcome(() => region.read(0, HUGE))
+    region.close()
+    // The facade: a copy-mode SharedMemory may be larger than a Buffer.
+    const shm = SharedMemory.open(process.argv[1], { readOnly: true })
+    result.size = shm.size
+    result.facade = outcome(() => shm.read(0, HUGE))
+    result.tail = shm.read(HUGE - 4, 4).length
+    shm.close()
+    result.bigBuffers = MAX_LENGTH >= HUGE
+    shmClose(fd)
+    console.log(JSON.stringify(result))
+    `,
+    { args: [name], env: { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } },
+  )
+  t.is(child.signal, null, child.stderr)
+  t.is(child.code, 0, child.stderr)
+  const result = JSON.parse(child.stdout) as { zeroCopy: boolean; binding: string; size: number; facade: string; tail: number; bigBuffers: boolean }
+  t.false(result.zeroCopy)
+  t.is(result.binding, 'RangeError ERR_MEMORY_ALLOCATION_FAILED')
+  t.is(result.size, 2 ** 40)
+  // Node 20's buffers stop at 4 GiB: the length is refused first. From Node 22 they may be that long, and allocating fails.
+  t.is(result.facade, result.bigBuffers ? 'RangeError ERR_MEMORY_ALLOCATION_FAILED' : 'RangeError ERR_OUT_OF_RANGE')
+  t.is(result.tail, 4)
+})
+
+for (const mode of ['copy', 'zero-copy'] as const) {
+  test(`${mode} mode: read() whose copy cannot be allocated is a RangeError coded ERR_MEMORY_ALLOCATION_FAILED (#12.8)`, async (t) => {
+    // Node 20 caps a zero-copy SharedMemory at 4 GiB, which a machine may well
+    // copy: cap the child's address space instead, so that the mapping fits
+    // and its copy does not.
+    const name = uniqueName('capped')
+    t.teardown(() => removeQuietly(name))
+    const env = { POSIX_SHM_NO_EXTERNAL_BUFFERS: mode === 'copy' ? '1' : '0' }
+    const probe = await runNode("require('posix-shm'); console.log(require('fs').readFileSync('/proc/self/status', 'utf8').match(/VmSize:\\s+(\\d+)/)[1])", { env })
+    const baseKiB = Number(probe.stdout)
+    t.true(baseKiB > 0, probe.stderr)
+    const GIB_KIB = 1024 * 1024
+    const child = await runCapped(
+      `
+      const { SharedMemory, shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+      const SIZE = 2 ** 30
+      const outcome = (call) => { try { call(); return 'returned' } catch (e) { return e.name + ' ' + e.code } }
+      const fd = shmOpen(process.argv[1], { openFlags: ['read-write', 'create', 'exclusive'] })
+      shmFtruncate(fd, SIZE)
+      shmClose(fd)
+      const shm = SharedMemory.open(process.argv[1], { readOnly: true })
+      const result = { zeroCopy: SharedMemory.zeroCopy, facade: outcome(() => shm.read(0, SIZE)) }
+      result.small = shm.read(SIZE - 4, 4).length
+      shm.close()
+      console.log(JSON.stringify(result))
+      `,
+      baseKiB + 1.5 * GIB_KIB,
+      [name],
+      env,
+    )
+    t.is(child.signal, null, child.stderr)
+    t.is(child.code, 0, child.stderr)
+    const result = JSON.parse(child.stdout) as { zeroCopy: boolean; facade: string; small: number }
+    t.is(result.zeroCopy, mode === 'zero-copy')
+    t.is(result.facade, 'RangeError ERR_MEMORY_ALLOCATION_FAILED')
+    t.is(result.small, 4)
+  })
+}
