@@ -13,7 +13,8 @@
 # after the options are passed to ava (e.g. one spec file).
 #
 # Prints one closing line per version, 'node <version>: N passed, N failed,
-# N skipped (Ns)', and exits non-zero if any version failed.
+# N skipped (<seconds>s[, ava exited <status>])', and exits non-zero if any
+# version failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,17 +70,20 @@ for major in $majors; do
   seconds=$(($(date +%s) - start))
   count() { grep -Eo "[0-9]+ tests? $1" "$log" | tail -n 1 | grep -Eo '^[0-9]+' || echo 0; }
   passed=$(count passed)
+  # ava leaves out the 'N tests passed' line when some test failed.
+  if ! grep -Eq '[0-9]+ tests? passed' "$log"; then passed=$(grep -Ec '^ *✔' "$log" || true); fi
   failed=$(count failed)
   skipped=$(count skipped)
   rm -f "$log"
+  note="${seconds}s"
   # A crash or an unhandled rejection can fail a run with no failed test.
-  if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed="0 (exit $rc)"; fi
+  if [ "$rc" != 0 ]; then note="$note, ava exited $rc"; fi
   if [ "$rc" = 0 ] && [ "$passed" = 0 ]; then
-    failed="0 (no test passed)"
+    note="$note, no test passed"
     rc=1
   fi
   [ "$rc" = 0 ] || status=1
-  summaries+=("node $version: $passed passed, $failed failed, $skipped skipped (${seconds}s)")
+  summaries+=("node $version: $passed passed, $failed failed, $skipped skipped ($note)")
 done
 
 printf '\n'
