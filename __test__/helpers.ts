@@ -30,21 +30,27 @@ export function removeQuietly(name: string): void {
   }
 }
 
+/** A line of /proc/self/maps that maps a shared memory object. */
+function isObjectMapping(line: string): boolean {
+  // Named objects live in /dev/shm; anonymous ones are memfds of ours.
+  return line.includes(' /dev/shm/') || line.includes(' /memfd:posix-shm')
+}
+
 /**
  * How many shared memory mappings the kernel lists for this process: the
- * lines of /proc/self/maps backed by /dev/shm (unlinked objects show there
- * too, as '(deleted)'). Counting only these keeps the number exact while
- * V8 and malloc map and unmap memory of their own.
+ * lines of /proc/self/maps backed by /dev/shm or by our memfds (unlinked
+ * objects show too, as '(deleted)'). Counting only these keeps the number
+ * exact while V8 and malloc map and unmap memory of their own.
  */
 export function mappingCount(): number {
   return readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
-    .filter((line) => line.includes(' /dev/shm/')).length
+    .filter(isObjectMapping).length
 }
 
 /** The same count, as a line of source for a child process to use. */
 export const MAPPING_COUNT_SOURCE =
-  "() => require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(' /dev/shm/')).length"
+  "() => require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(' /dev/shm/') || l.includes(' /memfd:posix-shm')).length"
 
 /** How many descriptors this process has open. */
 export function openFdCount(): number {

@@ -10,7 +10,7 @@ import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName, ty
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(`${ROOT}/native/binding.js`) as {
   shmOpenNamed(name: string, openFlags: number, mode: number): number
-  shmOpenAnonymous(openFlags: number, mode: number, attempts: number): number
+  shmOpenAnonymous(openFlags: number, mode: number, attempts: number, sealable: boolean): number
   fdOwnerAdopt(fd: number): object
   munmapShared(mapped: ArrayBufferView): void
   liveMappingCount(): number
@@ -30,7 +30,7 @@ test.serial('read-only with truncate is refused before shm_open, by the facade a
     () => shmOpen(name, { openFlags: ['rdonly', 'trunc', 'create'] }),
     () => shmOpen(name, { openFlags: constants.O_RDONLY | constants.O_TRUNC }),
     () => native.shmOpenNamed(`/${name}`, constants.O_RDONLY | constants.O_TRUNC, 0o600),
-    () => native.shmOpenAnonymous(constants.O_RDONLY | constants.O_TRUNC, 0o600, 3),
+    () => native.shmOpenAnonymous(constants.O_RDONLY | constants.O_TRUNC, 0o600, 3, false),
   ]
   for (const [index, refused] of refusals.entries()) {
     const fds = openFdCount()

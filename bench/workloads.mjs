@@ -17,7 +17,7 @@ const [workload, impl, sizeArg] = process.argv.slice(2)
 const size = Number(sizeArg)
 const here = fileURLToPath(import.meta.url)
 const now = () => Number(process.hrtime.bigint()) / 1e3 // microseconds
-const shmMappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(' /dev/shm/')).length
+const shmMappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(' /dev/shm/') || l.includes(' /memfd:posix-shm')).length
 const rssMiB = () => Number(readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
 const prefix = `psm_bench_${process.pid}_`
 const print = (result) => console.log(JSON.stringify(result))

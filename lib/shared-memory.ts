@@ -17,7 +17,7 @@ import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
 import { markOwned } from './mapped-buffers'
-import { fstat, mmap, shmClose, shmOpen, shmOpenAnonymous, shmUnlink } from './shm'
+import { fstat, mmap, shmClose, shmOpen, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
 import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
@@ -42,6 +42,12 @@ export interface OpenSharedOptions {
 export interface AnonymousOptions {
   /** As for `create`. */
   allocate?: boolean
+  /**
+   * Linux: once sized, seal the object's size, so that no process it is
+   * passed to can shrink it under this one's mapping (or grow it). Default
+   * false. Elsewhere it throws `ERR_SHM_SEAL_UNSUPPORTED`.
+   */
+  seal?: boolean
 }
 
 export interface FromFdOptions {
@@ -131,6 +137,8 @@ interface Setup {
   sizing: 'allocate' | 'grow' | 'none'
   /** Whether this call created the name, so a failure must unlink it. */
   created: boolean
+  /** Seal the size once sized (an anonymous object made sealable). */
+  seal?: boolean
 }
 
 /** Takes ownership of a descriptor just opened; closes it if that fails. */
@@ -200,6 +208,7 @@ export class SharedMemory implements Disposable {
         // shrink would kill every process mapping past the new end.
         callNative(() => native.shmGrow(fd, size!), setup.path)
       }
+      if (setup.seal) callNative(() => native.shmSeal(fd))
       if (size === undefined) {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
@@ -275,7 +284,11 @@ export class SharedMemory implements Disposable {
     validateSize(size, 'size')
     validateObject(options, 'options')
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
-    const fd = shmOpenAnonymous()
+    const seal = validateBoolean(options.seal ?? false, 'options.seal')
+    if (seal && process.platform !== 'linux') {
+      throw withCode(new Error(`options.seal: sealing needs Linux's memfd; ${process.platform} has no such call`), 'ERR_SHM_SEAL_UNSUPPORTED')
+    }
+    const fd = callNative(() => native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal))
     return SharedMemory.#map({
       name: undefined,
       path: undefined,
@@ -284,6 +297,7 @@ export class SharedMemory implements Disposable {
       size,
       sizing: allocate ? 'allocate' : 'grow',
       created: false,
+      seal,
     })
   }
 

@@ -52,15 +52,18 @@ export function shmOpen(name: string, options?: OpenOptions): number {
 }
 
 /**
- * Creates an object under an unguessable random name (create and exclusive
- * are added to `openFlags`), unlinks the name at once and returns the
- * descriptor: only this descriptor, and whoever it is passed to, reaches
- * the object. Retries only on EEXIST, at most `attempts` times (default 100).
+ * Creates an object that no name reaches, and returns its descriptor: only
+ * this descriptor, and whoever it is passed to, reaches the object. On
+ * Linux it is a memfd (`memfd_create`, close-on-exec), on FreeBSD
+ * `SHM_ANON`; it never has a name. On macOS it is created under an
+ * unguessable random name (create and exclusive added to `openFlags`) that
+ * is unlinked at once, retrying only on EEXIST, at most `attempts` times
+ * (default 100; `attempts` matters only there).
  */
 export function shmOpenAnonymous(options?: OpenOptions & { attempts?: number }): number {
   const { flags, mode } = openOptions(options)
   const attempts = validateInteger(options?.attempts ?? DEFAULT_ANONYMOUS_ATTEMPTS, 'options.attempts', 1, 2 ** 32 - 1)
-  return callNative(() => native.shmOpenAnonymous(flags, mode, attempts))
+  return callNative(() => native.shmOpenAnonymous(flags, mode, attempts, false))
 }
 
 /** Sets the size of the object behind `fd` to exactly `length` bytes. */

@@ -122,7 +122,15 @@ export declare function shmGrow(fd: number, length: number): number
 /** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
 export declare function shmIsReadOnly(fd: number): boolean
 
-export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number): number
+export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number, sealable: boolean): number
+
+/**
+ * Seals the size of the object behind `fd`, made by `shmOpenAnonymous`
+ * with `sealable`: from then on nobody, in any process, can shrink or grow
+ * it (EPERM), or add or remove a seal. A peer that receives the
+ * descriptor can then never shrink it under this process's mapping.
+ */
+export declare function shmSeal(fd: number): void
 
 /** What `fstat` reports, with numbers as Node's `fs.Stats` gives them. */
 export interface ShmStats {

@@ -850,4 +850,5 @@ module.exports.shmFstat = nativeBinding.shmFstat
 module.exports.shmGrow = nativeBinding.shmGrow
 module.exports.shmIsReadOnly = nativeBinding.shmIsReadOnly
 module.exports.shmOpenAnonymous = nativeBinding.shmOpenAnonymous
+module.exports.shmSeal = nativeBinding.shmSeal
 module.exports.waitInBufferAsync = nativeBinding.waitInBufferAsync

@@ -135,7 +135,7 @@ function fds() {
 function maps() {
   return readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
-    .filter((line) => line.includes(' /dev/shm/'))
+    .filter((line) => line.includes(' /dev/shm/') || line.includes(' /memfd:posix-shm'))
     .length
 }
 

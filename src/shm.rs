@@ -1,5 +1,9 @@
 //! Named shared memory objects: `shm_open`, `shm_unlink`, and the anonymous
-//! open (the Lisp original's `shm-open*`).
+//! open (the Lisp original's `shm-open*`), which makes an object that never
+//! has a name where the system allows it: `memfd_create` on Linux,
+//! `SHM_ANON` on FreeBSD. macOS has neither, and creates under a random
+//! name that it unlinks at once; for that moment a process of the same
+//! user that guesses or lists the name could open it.
 
 use std::os::fd::{IntoRawFd, OwnedFd};
 
@@ -112,7 +116,8 @@ fn random_name() -> Outcome<String> {
 /// Creates an object under a fresh random name and unlinks it at once, so
 /// only the returned descriptor reaches it. Only EEXIST is retried, at most
 /// `attempts` times; any other failure is reported as it is.
-fn open_anonymous(flags: OFlag, mode: Mode, attempts: u32) -> Outcome<OwnedFd> {
+#[cfg_attr(any(target_os = "linux", target_os = "freebsd"), allow(dead_code))]
+fn open_by_random_name(flags: OFlag, mode: Mode, attempts: u32) -> Outcome<OwnedFd> {
   let flags = flags | OFlag::O_CREAT | OFlag::O_EXCL;
   let mut last = Errno::EEXIST;
   for _ in 0..attempts {
@@ -139,16 +144,118 @@ fn open_anonymous(flags: OFlag, mode: Mode, attempts: u32) -> Outcome<OwnedFd> {
   })
 }
 
+/// An object that no name reaches, only the returned descriptor (and
+/// whoever it is passed to). `sealable`: Linux only, see `seal`.
+#[cfg(target_os = "linux")]
+fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, sealable: bool) -> Outcome<OwnedFd> {
+  use nix::sys::memfd::{memfd_create, MFdFlags};
+  let mut memfd_flags = MFdFlags::MFD_CLOEXEC;
+  if sealable {
+    memfd_flags |= MFdFlags::MFD_ALLOW_SEALING;
+  }
+  // The name shows only in /proc/<pid>/maps and fd links; nothing opens by it.
+  let fd = memfd_create(c"posix-shm", memfd_flags).map_err(Failure::sys("memfd_create"))?;
+  // shm_open applies the umask to the mode it creates with; do the same.
+  nix::sys::stat::fchmod(&fd, mode & !current_umask()).map_err(Failure::sys("fchmod"))?;
+  if flags.contains(OFlag::O_RDWR) {
+    return Ok(fd);
+  }
+  // A memfd is always opened read-write; reopening it through /proc gives
+  // a read-only descriptor to the same object.
+  let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+  nix::fcntl::open(
+    path.as_str(),
+    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+    Mode::empty(),
+  )
+  .map_err(Failure::sys("open"))
+}
+
+/// The process's umask, read without changing it (Linux 4.7 and later
+/// report it in /proc/self/status); 022 where it cannot be read.
+#[cfg(target_os = "linux")]
+fn current_umask() -> Mode {
+  let bits = std::fs::read_to_string("/proc/self/status")
+    .ok()
+    .and_then(|status| {
+      let line = status.lines().find(|line| line.starts_with("Umask:"))?;
+      nix::libc::mode_t::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+    })
+    .unwrap_or(0o022);
+  Mode::from_bits_truncate(bits)
+}
+
+#[cfg(target_os = "freebsd")]
+fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, _sealable: bool) -> Outcome<OwnedFd> {
+  use std::os::fd::FromRawFd;
+  // SAFETY: SHM_ANON is the documented sentinel path for an anonymous
+  // object; shm_open reads nothing through it. The returned number is a
+  // new descriptor that nothing else owns.
+  let fd = unsafe {
+    nix::libc::shm_open(
+      nix::libc::SHM_ANON,
+      (flags | OFlag::O_CLOEXEC).bits(),
+      mode.bits() as nix::libc::c_uint,
+    )
+  };
+  if fd < 0 {
+    return Err(Failure::Sys {
+      errno: Errno::last(),
+      syscall: "shm_open",
+    });
+  }
+  // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
+  Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn open_anonymous(flags: OFlag, mode: Mode, attempts: u32, _sealable: bool) -> Outcome<OwnedFd> {
+  open_by_random_name(flags, mode, attempts)
+}
+
+/// Seals the size of the object behind `fd`, made by `shmOpenAnonymous`
+/// with `sealable`: from then on nobody, in any process, can shrink or grow
+/// it (EPERM), or add or remove a seal. A peer that receives the
+/// descriptor can then never shrink it under this process's mapping.
+#[napi]
+pub fn shm_seal(env: Env, fd: f64) -> napi::Result<()> {
+  let outcome = args::fd(fd).and_then(seal);
+  report(&env, outcome)
+}
+
+#[cfg(target_os = "linux")]
+fn seal(fd: std::os::fd::RawFd) -> Outcome<()> {
+  use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+  let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+  crate::fd::with_fd(fd, |fd| fcntl(fd, FcntlArg::F_ADD_SEALS(seals)))
+    .map(drop)
+    .map_err(Failure::sys("fcntl"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn seal(_fd: std::os::fd::RawFd) -> Outcome<()> {
+  Err(Failure::Sys {
+    errno: Errno::ENOTSUP,
+    syscall: "fcntl",
+  })
+}
+
 #[napi]
 pub fn shm_open_anonymous(
   env: Env,
   open_flags_bits: f64,
   mode: f64,
   attempts: f64,
+  sealable: bool,
 ) -> napi::Result<i32> {
   let outcome = (|| {
     let attempts = args::integer_in(attempts, "attempts", 1.0, f64::from(u32::MAX))? as u32;
-    let fd = open_anonymous(open_flags(open_flags_bits)?, permissions(mode)?, attempts)?;
+    let fd = open_anonymous(
+      open_flags(open_flags_bits)?,
+      permissions(mode)?,
+      attempts,
+      sealable,
+    )?;
     Ok(fd.into_raw_fd())
   })();
   report(&env, outcome)
@@ -179,9 +286,43 @@ mod tests {
   }
 
   #[test]
-  fn anonymous_objects_leave_no_name() {
-    let fd = open_anonymous(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 3).unwrap();
+  fn objects_by_random_name_leave_no_name() {
+    let fd = open_by_random_name(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 3).unwrap();
     nix::unistd::ftruncate(&fd, 4096).unwrap();
     assert_eq!(nix::sys::stat::fstat(&fd).unwrap().st_nlink, 0);
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_sealed_anonymous_object_can_be_neither_shrunk_nor_grown() {
+    let fd = open_anonymous(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 1, true).unwrap();
+    nix::unistd::ftruncate(&fd, 8192).unwrap();
+    seal(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
+    assert_eq!(nix::unistd::ftruncate(&fd, 4096), Err(Errno::EPERM));
+    assert_eq!(nix::unistd::ftruncate(&fd, 16384), Err(Errno::EPERM));
+    assert_eq!(nix::sys::stat::fstat(&fd).unwrap().st_size, 8192);
+    // Not sealable: sealing is refused, and the size stays free.
+    let plain = open_anonymous(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 1, false).unwrap();
+    assert_eq!(
+      seal(std::os::fd::AsRawFd::as_raw_fd(&plain)).map_err(|f| format!("{f:?}")),
+      Err(format!(
+        "{:?}",
+        Failure::Sys {
+          errno: Errno::EPERM,
+          syscall: "fcntl"
+        }
+      ))
+    );
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_read_only_anonymous_object_is_read_only() {
+    let fd = open_anonymous(OFlag::O_RDONLY, Mode::S_IRUSR | Mode::S_IWUSR, 1, false).unwrap();
+    let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    assert_eq!(
+      OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE,
+      OFlag::O_RDONLY
+    );
   }
 }
