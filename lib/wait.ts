@@ -155,9 +155,17 @@ export function waitAsync(
   const timeout = validateTimeout(timeoutMs)
   const signal = validateSignal(options)
   if (signal?.aborted) return Promise.reject(abortError(signal))
-  // The first look at the word is native: a view without read access is a
-  // TypeError there, and a word whose page a shrinking peer cut away is
-  // EFAULT (Linux, FreeBSD), where Atomics.load here would crash.
+  // The first look at the word is native (Atomics.load here would crash on
+  // a view without read access, or on a word whose page a shrinking peer
+  // cut away): a TypeError, or EFAULT on Linux, rejects the promise.
+  let first: number
+  try {
+    first = callNative(() => native.peekInBuffer(buffer, byteOffset, expected))
+  } catch (error) {
+    return Promise.reject(error as Error)
+  }
+  if (first === 1) return Promise.resolve('not-equal')
+  if (timeout <= 0) return Promise.resolve('timed-out')
   return settleWait(
     (settle) => callNative(() => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle)),
     signal,

@@ -182,6 +182,28 @@ pub unsafe extern "C" fn wait_in_buffer(
   })
 }
 
+/// `peekInBuffer(buffer, byteOffset, value)`: 1 (not-equal) if the word
+/// `byteOffset` bytes into `buffer` differs from `value`, else 2 (what a
+/// wait with no time to wait returns); asked of the kernel where it can
+/// answer, so a word whose page is gone is EFAULT, not a SIGBUS. The first
+/// look of `waitAsync`, before it pays for a threadsafe function. A plain
+/// callback.
+pub unsafe extern "C" fn peek_in_buffer(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[buffer, byte_offset, value]| {
+    let byte_offset = fast_calls::number(env, byte_offset, "byteOffset")?;
+    let value = fast_calls::number_as(env, value, sys::napi_get_value_int32, "value")?;
+    let word = word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
+    match wait::peek(word.atomic(), value as u32) {
+      Ok(true) => Ok(Waited::TimedOut.code()),
+      Ok(false) => Ok(Waited::NotEqual.code()),
+      Err(failed) => waited_code(failed),
+    }
+  })
+}
+
 /// `notifyInBuffer(buffer, byteOffset, count)`: wakes up to `count`
 /// waiters on the word; returns how many were asleep. A plain callback.
 pub unsafe extern "C" fn notify_in_buffer(
