@@ -6,9 +6,38 @@
 
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { SharedMemory } from 'posix-shm'
 import { ROOT, removeQuietly, runNode, uniqueName } from './helpers'
+
+/**
+ * Source of `inSharedFutexWait(pid)`: whether a thread of process `pid`
+ * sleeps in FUTEX_WAIT without the private flag (op 0), which is our wait:
+ * Node's and libuv's own waits all use private futexes. Read from
+ * /proc/<pid>/task/<tid>/syscall: the call's number, then its arguments.
+ */
+const IN_SHARED_FUTEX_WAIT = `(pid) => {
+  const fs = require('fs')
+  const futex = process.arch === 'arm64' ? '98' : '202'
+  return fs.readdirSync('/proc/' + pid + '/task').some((tid) => {
+    try {
+      const [call, , op] = fs.readFileSync('/proc/' + pid + '/task/' + tid + '/syscall', 'utf8').split(' ')
+      return call === futex && op === '0x0'
+    } catch { return false }
+  })
+}`
+/** The same, for this process to ask about a child. */
+function inSharedFutexWait(pid: number): boolean {
+  const futex = process.arch === 'arm64' ? '98' : '202'
+  return readdirSync(`/proc/${pid}/task`).some((tid) => {
+    try {
+      const [call, , op] = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')
+      return call === futex && op === '0x0'
+    } catch {
+      return false
+    }
+  })
+}
 
 /** Kills the child if it has not ended in `ms`: a bound on a hang, not a clock for the test. */
 const WATCHDOG = (ms: number) => `setTimeout(() => { console.log('hung'); process.kill(process.pid, 'SIGKILL') }, ${ms}).unref()`
@@ -28,12 +57,9 @@ test('terminate() ends a worker blocked in a synchronous wait()', async (t) => {
         parentPort.postMessage('returned?')
       \`, { eval: true })
       await new Promise((resolve) => worker.once('message', resolve))
-      // Asleep in the kernel: the thread shows as sleeping (S) in /proc.
-      const fs = require('fs')
-      const asleep = () => fs.readdirSync('/proc/self/task').some((id) => {
-        try { return fs.readFileSync('/proc/self/task/' + id + '/wchan', 'utf8').startsWith('futex') } catch { return false }
-      })
-      while (!asleep()) await new Promise((r) => setImmediate(r))
+      // Asleep in the kernel, not just about to call wait().
+      const inSharedFutexWait = ${IN_SHARED_FUTEX_WAIT}
+      while (!inSharedFutexWait(process.pid)) await new Promise((r) => setImmediate(r))
       const start = process.hrtime.bigint()
       await worker.terminate()
       return Number(process.hrtime.bigint() - start) / 1e6
@@ -63,7 +89,11 @@ test('process.exit() from the main thread is not kept waiting by a worker blocke
         parentPort.postMessage('waiting')
         shm.wait(0, 0)
       \`, { eval: true })
-      worker.once('message', () => process.exit(7))
+      const inSharedFutexWait = ${IN_SHARED_FUTEX_WAIT}
+      worker.once('message', async () => {
+        while (!inSharedFutexWait(process.pid)) await new Promise((r) => setImmediate(r))
+        process.exit(7)
+      })
       `,
     ],
     { cwd: ROOT, stdio: 'ignore' },
@@ -219,15 +249,6 @@ test('waitAsync on a view it cannot read rejects with a TypeError, as wait() thr
   t.is(child.stdout, 'TypeError TypeError ERR_INVALID_ARG_VALUE\n')
 })
 
-/** Whether the main thread of process `pid` sleeps in a futex (not spinning). */
-function asleepInFutex(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/wchan`, 'utf8').startsWith('futex')
-  } catch {
-    return false
-  }
-}
-
 test.serial('a peer shrinks the object: a sleeping wait() fails with EFAULT from futex, and a later waitAsync() too', async (t) => {
   const name = uniqueName('shrink')
   const shm = SharedMemory.create(name, 2 * 4096)
@@ -243,6 +264,7 @@ test.serial('a peer shrinks the object: a sleeping wait() fails with EFAULT from
       const { SharedMemory } = require('posix-shm')
       const shm = SharedMemory.open(process.argv[1])
       const report = (e) => e.code + ' ' + e.syscall
+      shm.atomicStore(0, 1) // about to wait
       try { console.log('sync: ' + shm.wait(4096, 0, 20000)) } catch (e) { console.log('sync: ' + report(e)) }
       shm.waitAsync(4096, 0, 20000).then((r) => console.log('async: ' + r), (e) => console.log('async: ' + report(e)))
       `,
@@ -255,7 +277,7 @@ test.serial('a peer shrinks the object: a sleeping wait() fails with EFAULT from
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const closed = new Promise<[number | null, string | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])))
-  while (!asleepInFutex(child.pid!)) await new Promise((r) => setTimeout(r, 5))
+  while (shm.atomicLoad(0) === 0 || !inSharedFutexWait(child.pid!)) await new Promise((r) => setTimeout(r, 5))
   const shrink = await runNode(
     `
     const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
