@@ -90,6 +90,8 @@ impl Slot {
     }
   }
 
+  // Only watchers (Linux) have a way to be told.
+  #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
   pub fn set_kick(&self, kick: Box<dyn Fn() + Send + Sync>) {
     self.kick.set(kick).ok();
   }
