@@ -30,6 +30,8 @@ interface FastCalls {
   waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
   /** Wakes up to `count` waiters on a word of a mapping; returns how many were asleep. */
   notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
+  /** Compares a word of a mapping with `value` through the kernel where it can: 1 differs, 2 equal. */
+  peekInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number): number
 }
 
 type Binding = typeof import('../native/binding.js') & FastCalls

@@ -486,9 +486,6 @@ export class SharedMemory implements Disposable {
     const timeout = validateTimeout(timeoutMs)
     const signal = validateSignal(options)
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (timeout <= 0) {
-      return Promise.resolve(this.atomicLoad(offset) === expected ? 'timed-out' : 'not-equal')
-    }
     return settleWait(
       (settle) =>
         access.mode === 'copy'

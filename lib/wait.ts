@@ -2,7 +2,8 @@
 // arguments, results and rules of Atomics.wait, Atomics.waitAsync and
 // Atomics.notify (which cannot help here: V8 keeps their waiters inside
 // one process). The waiting itself is native: a brief spin, then a kernel
-// sleep (futex, ulock, umtx); see src/wait/mod.rs.
+// sleep (futex, ulock, umtx); see src/wait/mod.rs. Pending waitAsync calls
+// share a few watcher threads (src/wait/pending.rs).
 
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
@@ -98,10 +99,21 @@ export function settleWait(
   })
 }
 
-/** A native result code as a result; codes from 1000 up are a failed wait (1000 + errno). */
+/** The system calls a failed wait names, by the index its code carries. */
+const SYSCALLS: readonly string[] = native.waitSyscalls()
+
+/**
+ * A native result code as a result. 3 is a synchronous wait given up
+ * because its worker is being terminated (or the process is exiting): no
+ * JavaScript runs after it, so what it returns is never seen. Codes from
+ * 1000 up are a failed wait: 1000 + 1000 * (index into SYSCALLS) + errno.
+ */
 export function waitResult(code: number): WaitResult {
-  if (code >= 1000) throw systemError(-(code - 1000), 'futex')
-  return RESULTS[code]!
+  if (code >= 1000) {
+    const errno = (code - 1000) % 1000
+    throw systemError(-errno, SYSCALLS[Math.floor((code - 1000) / 1000)] ?? SYSCALLS[0]!)
+  }
+  return code === 3 ? 'timed-out' : RESULTS[code]!
 }
 
 /** Checks `options.signal` before anything else can settle the wait. */
@@ -143,7 +155,16 @@ export function waitAsync(
   const timeout = validateTimeout(timeoutMs)
   const signal = validateSignal(options)
   if (signal?.aborted) return Promise.reject(abortError(signal))
-  if (Atomics.load(view, index) !== expected) return Promise.resolve('not-equal')
+  // The first look at the word is native (Atomics.load here would crash on
+  // a view without read access, or on a word whose page a shrinking peer
+  // cut away): a TypeError, or EFAULT on Linux, rejects the promise.
+  let first: number
+  try {
+    first = callNative(() => native.peekInBuffer(buffer, byteOffset, expected))
+  } catch (error) {
+    return Promise.reject(error as Error)
+  }
+  if (first === 1) return Promise.resolve('not-equal')
   if (timeout <= 0) return Promise.resolve('timed-out')
   return settleWait(
     (settle) => callNative(() => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle)),

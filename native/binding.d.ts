@@ -37,11 +37,18 @@ export declare class MappedRegion {
 /** A `waitAsync` in progress, for cancelling it. */
 export declare class PendingWait {
   /**
-   * Stops the wait; its callback is never called. The thread that carried
-   * it notices within 20 ms and takes the next wait or ends.
+   * Stops the wait; its callback is never called, and the event loop is
+   * no longer kept alive by it.
    */
   cancel(): void
 }
+
+/**
+ * How many pending `waitAsync` calls watcher threads have handed to the
+ * kernel in their current call (Linux 5.16+; 0 elsewhere). With the
+ * watchers asleep, these are the waits a `notify` counts. A diagnostic.
+ */
+export declare function armedWaitCount(): number
 
 /** Whether `mmap` can hand out zero-copy ArrayBuffers in this process. */
 export declare function externalBuffersAllowed(): boolean
@@ -146,5 +153,18 @@ export interface ShmStats {
   ctimeMs: number
 }
 
+/**
+ * How many threads posix-shm runs for pending `waitAsync` calls (watchers
+ * of up to 127 waits each, or one per wait where the kernel cannot watch
+ * many words at once), idle ones included. A diagnostic.
+ */
+export declare function waiterThreadCount(): number
+
 /** Starts waiting on a thread of our own; `settle` gets the result code. */
 export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait
+
+/**
+ * The system calls a failed wait may name: a result code of 1000 or more
+ * is `1000 + 1000 * index + errno` (see `Waited::code`).
+ */
+export declare function waitSyscalls(): Array<string>

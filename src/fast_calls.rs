@@ -224,7 +224,7 @@ pub fn call<const N: usize, R: Returned>(
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const FAST_CALLS: [(&CStr, Callback); 10] = [
+const FAST_CALLS: [(&CStr, Callback); 11] = [
   (c"shmOpenNamed", shm::shm_open_named),
   (c"shmUnlinkNamed", shm::shm_unlink_named),
   (c"shmFtruncate", fd::shm_ftruncate),
@@ -235,6 +235,7 @@ const FAST_CALLS: [(&CStr, Callback); 10] = [
   (c"fdOwnerClose", owner::fd_owner_close),
   (c"waitInBuffer", words::wait_in_buffer),
   (c"notifyInBuffer", words::notify_in_buffer),
+  (c"peekInBuffer", words::peek_in_buffer),
 ];
 
 /// Puts the plain callbacks on the addon's exports, beside napi-rs's.

@@ -345,7 +345,7 @@ impl MappedRegion {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
     report(
       env,
-      words::waited_code(words::wait_on(&word, value, timeout_ms)),
+      words::waited_code(words::wait_on(env.raw(), &word, value, timeout_ms)),
     )
   }
 

@@ -3,7 +3,6 @@
 //! handle, see `region.rs`) and a byte offset into it.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -22,7 +21,8 @@ use crate::fast_calls;
 use crate::mapping::Mapping;
 use crate::mmap::is_kind;
 use crate::registry;
-use crate::wait::{self, pool, Waited};
+use crate::wait::pending::{self, Slot, Watched};
+use crate::wait::{self, Waited};
 
 /// A word: the mapping that holds it (kept mapped while this lives) and
 /// its offset from the mapping's start.
@@ -53,6 +53,12 @@ impl Word {
   }
 
   pub fn atomic(&self) -> &std::sync::atomic::AtomicU32 {
+    Watched::atomic(self)
+  }
+}
+
+impl Watched for Word {
+  fn atomic(&self) -> &std::sync::atomic::AtomicU32 {
     // `new` checked this offset, alignment and access on this mapping,
     // which never changes, so this cannot fail.
     self
@@ -110,17 +116,47 @@ pub fn count(count: f64) -> u32 {
   }
 }
 
-pub fn wait_on(word: &Word, value: i32, timeout_ms: f64) -> Waited {
-  wait::wait(word.atomic(), value as u32, timeout(timeout_ms))
+/// Whether JavaScript may still run in `env`. When a worker is terminated
+/// or the process exits, Node stops the environment from another thread
+/// and V8 is asked to terminate; a preamble-checked Node-API call (here
+/// `napi_coerce_to_bool`, which runs no JavaScript) then fails with
+/// `napi_pending_exception` (Node 20 to 26, tried). A synchronous wait asks
+/// between two slices of its sleep and gives up, so `terminate()` and
+/// `process.exit()` are not kept waiting forever.
+pub fn env_alive(env: sys::napi_env) -> bool {
+  let mut scope = std::ptr::null_mut();
+  // SAFETY: `env` is the environment of the call in progress on this
+  // thread; the scope is closed below, before the call returns.
+  if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+    return false;
+  }
+  let mut undefined = std::ptr::null_mut();
+  let mut boolean = std::ptr::null_mut();
+  // SAFETY: both out-pointers are live locals; `undefined` is read only
+  // once napi_get_undefined has set it.
+  let alive = unsafe {
+    sys::napi_get_undefined(env, &mut undefined) == sys::Status::napi_ok
+      && sys::napi_coerce_to_bool(env, undefined, &mut boolean) == sys::Status::napi_ok
+  };
+  // SAFETY: the scope opened above, on this thread.
+  unsafe { sys::napi_close_handle_scope(env, scope) };
+  alive
+}
+
+/// A synchronous wait on `word`, given up if `env` is torn down meanwhile.
+pub fn wait_on(env: sys::napi_env, word: &Word, value: i32, timeout_ms: f64) -> Waited {
+  wait::wait(
+    word.atomic(),
+    value as u32,
+    timeout(timeout_ms),
+    &mut || env_alive(env),
+  )
 }
 
 /// A sync wait's result code, or its failure thrown as the system error it is.
 pub fn waited_code(waited: Waited) -> Outcome<u32> {
   match waited {
-    Waited::Failed(errno) => Err(Failure::Sys {
-      errno,
-      syscall: "futex",
-    }),
+    Waited::Failed(errno, syscall) => Err(Failure::Sys { errno, syscall }),
     other => Ok(other.code()),
   }
 }
@@ -142,7 +178,29 @@ pub unsafe extern "C" fn wait_in_buffer(
     let value = fast_calls::number_as(env, value, sys::napi_get_value_int32, "value")?;
     let timeout_ms = fast_calls::number(env, timeout_ms, "timeoutMs")?;
     let word = word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
-    waited_code(wait_on(&word, value, timeout_ms))
+    waited_code(wait_on(env, &word, value, timeout_ms))
+  })
+}
+
+/// `peekInBuffer(buffer, byteOffset, value)`: 1 (not-equal) if the word
+/// `byteOffset` bytes into `buffer` differs from `value`, else 2 (what a
+/// wait with no time to wait returns); asked of the kernel where it can
+/// answer, so a word whose page is gone is EFAULT, not a SIGBUS. The first
+/// look of `waitAsync`, before it pays for a threadsafe function. A plain
+/// callback.
+pub unsafe extern "C" fn peek_in_buffer(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[buffer, byte_offset, value]| {
+    let byte_offset = fast_calls::number(env, byte_offset, "byteOffset")?;
+    let value = fast_calls::number_as(env, value, sys::napi_get_value_int32, "value")?;
+    let word = word_in_buffer(&Env::from_raw(env), buffer, byte_offset)?;
+    match wait::peek(word.atomic(), value as u32) {
+      Ok(true) => Ok(Waited::TimedOut.code()),
+      Ok(false) => Ok(Waited::NotEqual.code()),
+      Err(failed) => waited_code(failed),
+    }
   })
 }
 
@@ -160,17 +218,16 @@ pub unsafe extern "C" fn notify_in_buffer(
   })
 }
 
-/// Called with the wait's result code (0 ok, 1 not-equal, 2 timed-out) on
-/// the JavaScript thread. A strong threadsafe function: while a wait is
+/// Called with the wait's result code (see `Waited::code`) on the
+/// JavaScript thread. A strong threadsafe function: while a wait is
 /// pending it keeps the event loop, and so the process, alive.
 pub type Settle = ThreadsafeFunction<u32, UnknownReturnValue, u32, Status, false>;
 
-/// Cancellation flags of pending waits, by the environment that started
-/// them, so a worker that is torn down (terminate() included) stops its
-/// waits within one 20 ms slice instead of leaving threads asleep forever,
-/// holding their mappings.
-/// (environment, cancellation flag) of each pending wait.
-type Pending = Vec<(usize, Weak<AtomicBool>)>;
+/// Pending waits by the environment that started them, so a worker that is
+/// torn down (terminate() included) cancels its waits at once instead of
+/// leaving them asleep forever, holding their mappings.
+/// (environment, wait) of each pending wait.
+type Pending = Vec<(usize, Weak<Slot>)>;
 static PENDING: LazyLock<Mutex<Pending>> = LazyLock::new(Mutex::default);
 static HOOKED: LazyLock<Mutex<HashSet<usize>>> = LazyLock::new(Mutex::default);
 
@@ -180,8 +237,8 @@ fn lock<T>(mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
     .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Registers `flag` to be set when `env` is torn down.
-fn cancel_at_teardown(env: sys::napi_env, flag: &Arc<AtomicBool>) {
+/// Registers `slot` to be cancelled when `env` is torn down.
+fn cancel_at_teardown(env: sys::napi_env, slot: &Arc<Slot>) {
   let key = env as usize;
   if lock(&HOOKED).insert(key) {
     // SAFETY: `env` is the calling environment; the hook reads its argument
@@ -192,45 +249,50 @@ fn cancel_at_teardown(env: sys::napi_env, flag: &Arc<AtomicBool>) {
   }
   let mut pending = lock(&PENDING);
   pending.retain(|(_, weak)| weak.strong_count() > 0);
-  pending.push((key, Arc::downgrade(flag)));
+  pending.push((key, Arc::downgrade(slot)));
 }
 
 unsafe extern "C" fn cancel_environment(arg: *mut std::ffi::c_void) {
   let key = arg as usize;
   lock(&HOOKED).remove(&key);
+  let mut ours = Vec::new();
   lock(&PENDING).retain(|(env, weak)| {
     if *env != key {
       return true;
     }
-    if let Some(flag) = weak.upgrade() {
-      flag.store(true, Ordering::Release);
-    }
+    ours.extend(weak.upgrade());
     false
   });
+  // Outside the lock: cancelling drops each wait's callback.
+  for slot in ours {
+    slot.cancel();
+  }
 }
 
 /// A `waitAsync` in progress, for cancelling it.
 #[napi]
 pub struct PendingWait {
-  cancelled: Arc<AtomicBool>,
+  wait: pending::Handle,
 }
 
 #[napi]
 impl PendingWait {
-  /// Stops the wait; its callback is never called. The thread that carried
-  /// it notices within 20 ms and takes the next wait or ends.
+  /// Stops the wait; its callback is never called, and the event loop is
+  /// no longer kept alive by it.
   #[napi]
   pub fn cancel(&self) {
-    self.cancelled.store(true, Ordering::Release);
+    self.wait.cancel();
   }
 }
 
 /// How `waitAsync` started: over already (the result code), or pending.
 pub type Started = Either<u32, PendingWait>;
 
-/// Spins on the calling thread first (a peer that answers within
-/// microseconds is seen at once, without a round through the event loop);
-/// then hands the kernel sleep to a waiter thread, which calls `settle`.
+/// Looks at the word through the kernel first (one system call: a word
+/// whose page a shrinking peer cut away is EFAULT, not a SIGBUS), spins on
+/// the calling thread (a peer that answers within microseconds is seen at
+/// once, without a round through the event loop), then hands the wait to
+/// a watcher thread (see `wait::pending`), which calls `settle`.
 pub fn wait_async_on(
   env: &Env,
   word: Word,
@@ -239,28 +301,27 @@ pub fn wait_async_on(
   settle: Settle,
 ) -> Outcome<Started> {
   let limit = timeout(timeout_ms);
+  match wait::peek(word.atomic(), value as u32) {
+    Ok(true) => {}
+    Ok(false) => return Ok(Either::A(Waited::NotEqual.code())),
+    Err(failed) => return waited_code(failed).map(Either::A),
+  }
   let start = match wait::spin(word.atomic(), value as u32, limit) {
     Ok(waited) => return Ok(Either::A(waited.code())),
     Err(start) => start,
   };
   let deadline = wait::deadline(start, limit);
-  let cancelled = Arc::new(AtomicBool::new(false));
-  cancel_at_teardown(env.raw(), &cancelled);
-  let flag = Arc::clone(&cancelled);
-  pool::run(Box::new(move |mark_idle: &dyn Fn()| {
-    let waited = wait::sleep(word.atomic(), value as u32, deadline, Some(&flag));
-    drop(word); // the mapping may unmap now
-    mark_idle();
-    if waited != Waited::Cancelled {
-      settle.call(waited.code(), ThreadsafeFunctionCallMode::NonBlocking);
-    }
+  let done: pending::Done = Box::new(move |waited: Waited| {
+    settle.call(waited.code(), ThreadsafeFunctionCallMode::NonBlocking);
     // `settle` drops here: the event loop may exit.
-  }))
-  .map_err(|error| Failure::Sys {
-    errno: nix::errno::Errno::from_raw(error.raw_os_error().unwrap_or(nix::libc::EAGAIN)),
-    syscall: "pthread_create",
-  })?;
-  Ok(Either::B(PendingWait { cancelled }))
+  });
+  let wait =
+    pending::start(Box::new(word), value as u32, deadline, done).map_err(|error| Failure::Sys {
+      errno: nix::errno::Errno::from_raw(error.raw_os_error().unwrap_or(nix::libc::EAGAIN)),
+      syscall: "pthread_create",
+    })?;
+  cancel_at_teardown(env.raw(), wait.slot());
+  Ok(Either::B(PendingWait { wait }))
 }
 
 // `waitInBuffer` and `notifyInBuffer` are in `fast_calls.rs`.
@@ -280,4 +341,27 @@ pub fn wait_in_buffer_async(
 ) -> napi::Result<Started> {
   let word = report(env, word_in_buffer(env, buffer.raw(), byte_offset))?;
   report(env, wait_async_on(env, word, value, timeout_ms, settle))
+}
+
+/// The system calls a failed wait may name: a result code of 1000 or more
+/// is `1000 + 1000 * index + errno` (see `Waited::code`).
+#[napi]
+pub fn wait_syscalls() -> Vec<&'static str> {
+  wait::SYSCALLS.to_vec()
+}
+
+/// How many threads posix-shm runs for pending `waitAsync` calls (watchers
+/// of up to 127 waits each, or one per wait where the kernel cannot watch
+/// many words at once), idle ones included. A diagnostic.
+#[napi]
+pub fn waiter_thread_count() -> u32 {
+  pending::thread_count() as u32
+}
+
+/// How many pending `waitAsync` calls watcher threads have handed to the
+/// kernel in their current call (Linux 5.16+; 0 elsewhere). With the
+/// watchers asleep, these are the waits a `notify` counts. A diagnostic.
+#[napi]
+pub fn armed_wait_count() -> u32 {
+  pending::armed_count() as u32
 }

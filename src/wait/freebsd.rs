@@ -8,7 +8,17 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use super::Sleep;
+use super::{Sleep, Waited};
+
+pub const SYSCALLS: &[&str] = &["_umtx_op"];
+
+/// A plain load, which a word whose page a shrinking peer cut away turns
+/// into a SIGBUS. (Asking the kernel, as on Linux, is left for when this
+/// can be run: UMTX_OP_WAIT_UINT with a zero timeout might sleep out a
+/// timer slack as Linux's FUTEX_WAIT does.)
+pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
+  Ok(word.load(std::sync::atomic::Ordering::Acquire) == expected)
+}
 
 pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Sleep {
   let address = word.as_ptr().cast::<libc::c_void>();
@@ -45,7 +55,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
   match Errno::last() {
     Errno::ETIMEDOUT => Sleep::TimedOut,
     Errno::EINTR => Sleep::Interrupted,
-    errno => Sleep::Failed(errno),
+    errno => Sleep::Failed(errno, SYSCALLS[0]),
   }
 }
 

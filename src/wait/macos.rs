@@ -12,7 +12,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use super::Sleep;
+use super::{Sleep, Waited};
+
+/// The errors name the call a wait sleeps in: the first where the system
+/// has it, else the second.
+pub const SYSCALLS: &[&str] = &["os_sync_wait_on_address", "__ulock_wait"];
 
 const OS_SYNC_SHARED: u32 = 1; // OS_SYNC_WAIT_ON_ADDRESS_SHARED == OS_SYNC_WAKE_BY_ADDRESS_SHARED
 const OS_CLOCK_MACH_ABSOLUTE_TIME: u32 = 32;
@@ -65,15 +69,21 @@ fn os_sync() -> Option<&'static OsSync> {
     .as_ref()
 }
 
-fn outcome(result: c_int) -> Sleep {
+fn outcome(result: c_int, syscall: &'static str) -> Sleep {
   if result >= 0 {
     return Sleep::Woken;
   }
   match Errno::last() {
     Errno::ETIMEDOUT => Sleep::TimedOut,
     Errno::EINTR => Sleep::Interrupted,
-    errno => Sleep::Failed(errno),
+    errno => Sleep::Failed(errno, syscall),
   }
+}
+
+/// A plain load: objects cannot shrink on macOS (`ftruncate` works once),
+/// so a word of a live mapping cannot lose its page.
+pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
+  Ok(word.load(std::sync::atomic::Ordering::Acquire) == expected)
 }
 
 pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Sleep {
@@ -94,19 +104,20 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
         None => (os.wait)(address, u64::from(expected), 4, OS_SYNC_SHARED),
       }
     };
-    return outcome(result);
+    return outcome(result, SYSCALLS[0]);
   }
   // __ulock_wait takes microseconds in a u32, 0 meaning forever.
   let micros = timeout.map_or(0, |t| t.as_micros().clamp(1, u32::MAX as u128) as u32);
   // SAFETY: as above.
-  outcome(unsafe {
+  let result = unsafe {
     __ulock_wait(
       UL_COMPARE_AND_WAIT_SHARED,
       address,
       u64::from(expected),
       micros,
     )
-  })
+  };
+  outcome(result, SYSCALLS[1])
 }
 
 /// Neither call reports how many it woke. A bounded count wakes one at a

@@ -1,7 +1,7 @@
 //! Waiting on a 32-bit word in shared memory until another thread or
 //! process notifies it, as `Atomics.wait` / `Atomics.notify` do within one
 //! process. What differs between operating systems (futex, ulock, umtx) is
-//! one file each, with the same two functions: `sleep` and `wake`.
+//! one file each, with the same functions: `sleep`, `wake` and `peek`.
 //!
 //! A waiter first spins briefly, watching the word: a peer that answers
 //! within microseconds is seen without a trip through the scheduler (a
@@ -10,8 +10,11 @@
 //! `Atomics.wait`, a wait also ends with "ok" when, during that short spin,
 //! it sees the word change without a notify; and `notify` counts only the
 //! waiters asleep in the kernel.
+//!
+//! Asynchronous waits (`pending`) do not each own a thread: on Linux 5.16+
+//! one watcher thread sleeps on up to 127 of them at once (`futex_waitv`).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(target_os = "freebsd")]
@@ -20,7 +23,10 @@ mod freebsd;
 mod linux;
 #[cfg(target_os = "macos")]
 mod macos;
+pub mod pending;
 pub mod pool;
+#[cfg(target_os = "linux")]
+mod watcher;
 
 #[cfg(target_os = "freebsd")]
 use freebsd as platform;
@@ -28,6 +34,10 @@ use freebsd as platform;
 use linux as platform;
 #[cfg(target_os = "macos")]
 use macos as platform;
+
+/// The system calls a wait can fail in, as errors name them; a failed
+/// wait's code says which (see `Waited::code`).
+pub const SYSCALLS: &[&str] = platform::SYSCALLS;
 
 /// How one kernel sleep ended.
 pub enum Sleep {
@@ -38,8 +48,9 @@ pub enum Sleep {
   /// A signal ended the sleep early: sleep again.
   Interrupted,
   /// The kernel refused (EFAULT when the word's page is gone because the
-  /// object shrank, ENOSYS under a seccomp filter): retrying cannot help.
-  Failed(nix::errno::Errno),
+  /// object shrank, ENOSYS under a seccomp filter) in the named system
+  /// call: retrying cannot help.
+  Failed(nix::errno::Errno, &'static str),
 }
 
 /// How a wait ended.
@@ -48,20 +59,27 @@ pub enum Waited {
   Ok,
   NotEqual,
   TimedOut,
+  /// Cancelled, or the JavaScript environment of a synchronous wait is
+  /// being torn down (a worker's `terminate()`, `process.exit()`).
   Cancelled,
-  Failed(nix::errno::Errno),
+  /// The system call (one of `SYSCALLS`) failed with this errno.
+  Failed(nix::errno::Errno, &'static str),
 }
 
 impl Waited {
   /// The number the JavaScript side knows it by: 0 ok, 1 not-equal,
-  /// 2 timed-out, 3 cancelled; a failure is 1000 + errno.
+  /// 2 timed-out, 3 cancelled; a failure is 1000 + 1000 * (the system
+  /// call's index in `SYSCALLS`) + errno (every errno is below 1000).
   pub fn code(self) -> u32 {
     match self {
       Waited::Ok => 0,
       Waited::NotEqual => 1,
       Waited::TimedOut => 2,
       Waited::Cancelled => 3,
-      Waited::Failed(errno) => 1000 + errno as u32,
+      Waited::Failed(errno, syscall) => {
+        let call = SYSCALLS.iter().position(|s| *s == syscall).unwrap_or(0) as u32;
+        1000 + 1000 * call + (errno as u32).min(999)
+      }
     }
   }
 }
@@ -74,8 +92,12 @@ pub fn deadline(start: Instant, timeout: Option<Duration>) -> Option<Instant> {
 
 /// The longest a waiter spins before sleeping in the kernel.
 const SPIN: Duration = Duration::from_micros(50);
-/// A cancellable waiter sleeps in slices this long, to notice cancellation.
-const CANCEL_SLICE: Duration = Duration::from_millis(20);
+
+/// A synchronous wait sleeps in slices this long and, between two, asks
+/// whether its JavaScript environment is still alive (see `wait`). Each
+/// slice also enters the kernel afresh, which is how a sleeping wait
+/// learns that its word's page is gone (EFAULT).
+pub const SYNC_SLICE: Duration = Duration::from_millis(20);
 
 /// Watches `word` for at most `SPIN` (or `limit`, if shorter): `Ok` if the
 /// wait is over (the word differs from `expected`), else `Err` with the
@@ -87,6 +109,9 @@ pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<
   // word changed already is common, and reading the clock is not free.
   if word.load(Ordering::Acquire) != expected {
     return Ok(Waited::NotEqual);
+  }
+  if limit == Some(Duration::ZERO) {
+    return Ok(Waited::TimedOut);
   }
   let start = Instant::now();
   let spin = limit.map_or(SPIN, |t| t.min(SPIN));
@@ -103,39 +128,53 @@ pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<
   }
 }
 
+/// Whether `word` holds `expected`, asked of the kernel where it can
+/// answer (Linux, FreeBSD): a word whose page is gone (the object shrank
+/// under the mapping) is then an error, not a SIGBUS. Costs a system call.
+pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
+  platform::peek(word, expected)
+}
+
 /// Waits while `word` holds `expected`: spins (see `spin`), then sleeps in
 /// the kernel until notified, for at most `timeout` in all (None: forever).
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waited {
+/// Sleeps in `SYNC_SLICE`s, and ends with `Cancelled` as soon as `alive`
+/// says no between two.
+pub fn wait(
+  word: &AtomicU32,
+  expected: u32,
+  timeout: Option<Duration>,
+  alive: &mut dyn FnMut() -> bool,
+) -> Waited {
   match spin(word, expected, timeout) {
     Ok(waited) => waited,
-    Err(start) => sleep(word, expected, deadline(start, timeout), None),
+    Err(start) => sleep(word, expected, deadline(start, timeout), SYNC_SLICE, alive),
   }
 }
 
-/// The kernel half of a wait, until `deadline`, checking `cancel` at least
-/// every 20 ms when there is one.
+/// The kernel half of a wait, until `deadline`, in slices of at most
+/// `slice`, asking `go_on` between two.
 pub fn sleep(
   word: &AtomicU32,
   expected: u32,
   deadline: Option<Instant>,
-  cancel: Option<&AtomicBool>,
+  slice: Duration,
+  go_on: &mut dyn FnMut() -> bool,
 ) -> Waited {
+  let mut first = true;
   loop {
-    if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+    if !first && !go_on() {
       return Waited::Cancelled;
     }
+    first = false;
     let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
     if remaining == Some(Duration::ZERO) {
       return Waited::TimedOut;
     }
-    let slice = match cancel {
-      Some(_) => Some(remaining.map_or(CANCEL_SLICE, |r| r.min(CANCEL_SLICE))),
-      None => remaining,
-    };
-    match platform::sleep(word, expected, slice) {
+    let this_slice = remaining.map_or(slice, |r| r.min(slice));
+    match platform::sleep(word, expected, Some(this_slice)) {
       Sleep::Woken | Sleep::ValueChanged => return Waited::Ok,
       Sleep::TimedOut | Sleep::Interrupted => continue,
-      Sleep::Failed(errno) => return Waited::Failed(errno),
+      Sleep::Failed(errno, syscall) => return Waited::Failed(errno, syscall),
     }
   }
 }
@@ -144,4 +183,42 @@ pub fn sleep(
 /// how many the kernel woke.
 pub fn notify(word: &AtomicU32, count: u32) -> u32 {
   platform::wake(word, count)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn codes_name_the_system_call() {
+    assert_eq!(Waited::Ok.code(), 0);
+    assert_eq!(Waited::Cancelled.code(), 3);
+    let efault = nix::errno::Errno::EFAULT;
+    assert_eq!(
+      Waited::Failed(efault, SYSCALLS[0]).code(),
+      1000 + efault as u32
+    );
+    if let Some(second) = SYSCALLS.get(1) {
+      assert_eq!(Waited::Failed(efault, second).code(), 2000 + efault as u32);
+    }
+  }
+
+  #[test]
+  fn peek_compares() {
+    let word = AtomicU32::new(5);
+    assert_eq!(peek(&word, 5), Ok(true));
+    assert_eq!(peek(&word, 6), Ok(false));
+  }
+
+  #[test]
+  fn a_wait_ends_when_alive_says_no() {
+    let word = AtomicU32::new(0);
+    let mut asked = 0;
+    let waited = wait(&word, 0, None, &mut || {
+      asked += 1;
+      asked < 2
+    });
+    assert_eq!(waited, Waited::Cancelled);
+    assert_eq!(asked, 2);
+  }
 }

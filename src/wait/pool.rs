@@ -1,4 +1,5 @@
-//! The threads that carry out `waitAsync`. Not libuv's pool: a long wait
+//! The threads that carry out `waitAsync` where the kernel cannot sleep on
+//! many words at once (see `pending`): one per pending wait. Not libuv's pool: a long wait
 //! parked there would take one of its four threads from `fs` and `dns`.
 //! A thread is reused for the next wait, and ends after a minute idle.
 
@@ -41,37 +42,50 @@ pub fn run(job: Job) -> std::io::Result<()> {
   let (jobs, receiver) = mpsc::channel::<Job>();
   let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
   jobs.send(job).ok();
-  std::thread::Builder::new()
+  super::pending::THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+  let spawned = std::thread::Builder::new()
     .name("posix-shm-wait".into())
     .stack_size(STACK_SIZE)
-    .spawn(move || loop {
-      match receiver.recv_timeout(IDLE_LIMIT) {
-        Ok(job) => {
-          let listed = std::cell::Cell::new(false);
-          let mark_idle = || {
-            if !listed.replace(true) {
-              idle().push(Idle {
-                id,
-                jobs: jobs.clone(),
-              });
-            }
-          };
-          job(&mark_idle);
-          mark_idle();
-        }
-        Err(RecvTimeoutError::Timeout) => {
-          let mut list = idle();
-          match list.iter().position(|w| w.id == id) {
-            Some(index) => {
-              list.swap_remove(index);
-              return;
-            }
-            // Someone took this thread off the list: a job is on its way.
-            None => continue,
-          }
-        }
-        Err(RecvTimeoutError::Disconnected) => return,
-      }
-    })?;
+    .spawn(move || {
+      serve(id, jobs, receiver);
+      super::pending::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    });
+  if let Err(error) = spawned {
+    super::pending::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    return Err(error);
+  }
   Ok(())
+}
+
+/// A pool thread's life: jobs until a minute passes with none.
+fn serve(id: u64, jobs: Sender<Job>, receiver: mpsc::Receiver<Job>) {
+  loop {
+    match receiver.recv_timeout(IDLE_LIMIT) {
+      Ok(job) => {
+        let listed = std::cell::Cell::new(false);
+        let mark_idle = || {
+          if !listed.replace(true) {
+            idle().push(Idle {
+              id,
+              jobs: jobs.clone(),
+            });
+          }
+        };
+        job(&mark_idle);
+        mark_idle();
+      }
+      Err(RecvTimeoutError::Timeout) => {
+        let mut list = idle();
+        match list.iter().position(|w| w.id == id) {
+          Some(index) => {
+            list.swap_remove(index);
+            return;
+          }
+          // Someone took this thread off the list: a job is on its way.
+          None => continue,
+        }
+      }
+      Err(RecvTimeoutError::Disconnected) => return,
+    }
+  }
 }
