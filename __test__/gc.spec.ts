@@ -32,6 +32,7 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
   const child = await runNode(
     `${SETTLE}
     const { mmap, shmOpenAnonymous, shmFtruncate, constants } = require('posix-shm')
+    const { native } = require('./dist/native')
     ;(async () => {
       const fd = shmOpenAnonymous()
       shmFtruncate(fd, 64 * 1024)
@@ -52,7 +53,7 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
       for (let round = 0; round < 5; round++) {
         peakShm = Math.max(peakShm, mapAndDrop(20000))
         await settle(() => shmMappings() <= start.shm)
-        samples.push({ shm: shmMappings(), all: allMappings(), rss: rss() })
+        samples.push({ shm: shmMappings(), all: allMappings(), rss: rss(), reserved: native.reservedRangeCount() })
       }
       console.log(JSON.stringify({ start, samples, peakShm }))
     })()
@@ -63,7 +64,7 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
   const { start, samples, peakShm } = JSON.parse(child.stdout) as {
     peakShm: number
     start: { shm: number; all: number; rss: number }
-    samples: Array<{ shm: number; all: number; rss: number }>
+    samples: Array<{ shm: number; all: number; rss: number; reserved: number }>
   }
   const end = samples[samples.length - 1]
   t.log(
@@ -74,9 +75,12 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
   // Mappings were live during each round, and every one was unmapped.
   t.true(peakShm > start.shm)
   for (const sample of samples) t.is(sample.shm, start.shm)
-  // The process's other mappings (V8's heap, malloc arenas) may grow while
-  // the heap finds its size, then stay flat: 100,000 leaked mappings could not.
-  t.true(end.all - samples[1].all <= 8, `all mappings ${samples[1].all} -> ${end.all}`)
+  // No address range is held back either (a mapping or a placeholder).
+  for (const sample of samples) t.is(sample.reserved, 0)
+  // The process's other mappings (V8's heap, malloc arenas) may grow by a
+  // few dozen while the heap finds its size under load, then stay flat: a
+  // leak of even one cycle in a hundred would add 200 a round.
+  t.true(end.all - samples[1].all <= 64, `all mappings ${samples[1].all} -> ${end.all}`)
   t.true(end.rss - start.rss < 20 * 2 ** 20, `RSS grew by ${end.rss - start.rss} bytes`)
 })
 

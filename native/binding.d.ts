@@ -129,7 +129,7 @@ export declare function shmGrow(fd: number, length: number): number
 /** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
 export declare function shmIsReadOnly(fd: number): boolean
 
-export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number, sealable: boolean): number
+export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number, sealable?: boolean | undefined | null): number
 
 /**
  * Seals the size of the object behind `fd`, made by `shmOpenAnonymous`

@@ -246,7 +246,7 @@ pub fn shm_open_anonymous(
   open_flags_bits: f64,
   mode: f64,
   attempts: f64,
-  sealable: bool,
+  sealable: Option<bool>,
 ) -> napi::Result<i32> {
   let outcome = (|| {
     let attempts = args::integer_in(attempts, "attempts", 1.0, f64::from(u32::MAX))? as u32;
@@ -254,7 +254,7 @@ pub fn shm_open_anonymous(
       open_flags(open_flags_bits)?,
       permissions(mode)?,
       attempts,
-      sealable,
+      sealable.unwrap_or(false),
     )?;
     Ok(fd.into_raw_fd())
   })();
