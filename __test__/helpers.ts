@@ -104,3 +104,22 @@ function runProcess(argv: string[], options: RunOptions): Promise<ChildResult> {
 
 /** Whether this process runs as root (some tests need another user). */
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/**
+ * Whether a thread of process `pid` sleeps in FUTEX_WAIT without the
+ * private flag (op 0), which is posix-shm's wait: Node's and libuv's own
+ * waits all use private futexes. Read from /proc/<pid>/task/<tid>/syscall:
+ * the call's number, then its arguments. A real signal that a waiter is
+ * asleep in the kernel, where a delay would only guess.
+ */
+export function inSharedFutexWait(pid: number): boolean {
+  const futex = process.arch === 'arm64' ? '98' : '202'
+  return readdirSync(`/proc/${pid}/task`).some((tid) => {
+    try {
+      const [call, , op] = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')
+      return call === futex && op === '0x0'
+    } catch {
+      return false
+    }
+  })
+}

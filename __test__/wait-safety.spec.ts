@@ -6,9 +6,8 @@
 
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { SharedMemory } from 'posix-shm'
-import { ROOT, removeQuietly, runNode, uniqueName } from './helpers'
+import { ROOT, inSharedFutexWait, removeQuietly, runNode, uniqueName } from './helpers'
 
 /**
  * Source of `inSharedFutexWait(pid)`: whether a thread of process `pid`
@@ -26,19 +25,6 @@ const IN_SHARED_FUTEX_WAIT = `(pid) => {
     } catch { return false }
   })
 }`
-/** The same, for this process to ask about a child. */
-function inSharedFutexWait(pid: number): boolean {
-  const futex = process.arch === 'arm64' ? '98' : '202'
-  return readdirSync(`/proc/${pid}/task`).some((tid) => {
-    try {
-      const [call, , op] = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')
-      return call === futex && op === '0x0'
-    } catch {
-      return false
-    }
-  })
-}
-
 /** Kills the child if it has not ended in `ms`: a bound on a hang, not a clock for the test. */
 const WATCHDOG = (ms: number) => `setTimeout(() => { console.log('hung'); process.kill(process.pid, 'SIGKILL') }, ${ms}).unref()`
 

@@ -3,11 +3,12 @@
 
 import test from 'ava'
 import { fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
 import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpenAnonymous, wait, waitAsync } from 'posix-shm'
-import { ROOT, removeQuietly, runNode, runScript, uniqueName } from './helpers'
+import { ROOT, inSharedFutexWait, removeQuietly, runNode, runScript, uniqueName } from './helpers'
 
 const FIXTURES = join(ROOT, '__test__', 'fixtures')
 
@@ -73,24 +74,32 @@ test('notify wakes a waiter asleep in another process and says how many it woke'
   using shm = SharedMemory.create(name, 4096)
   t.teardown(() => removeQuietly(name))
   const words = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 2)
-  const child = runNode(
-    `
-    const { SharedMemory, wait } = require('posix-shm')
-    const shm = SharedMemory.open(process.argv[1])
-    const words = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 2)
-    Atomics.store(words, 1, 1) // ready
-    console.log(wait(words, 0, 0, 10000))
-    `,
-    { args: [name] },
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
+      const { SharedMemory, wait } = require('posix-shm')
+      const shm = SharedMemory.open(process.argv[1])
+      const words = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, 2)
+      Atomics.store(words, 1, 1) // ready
+      // A long timeout: other tests may keep this process's parent busy.
+      console.log(wait(words, 0, 0, 120000))
+      `,
+      name,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   )
-  while (Atomics.load(words, 1) === 0) await new Promise((r) => setTimeout(r, 5))
-  // Long past the waiter's spin (50 us): it is asleep in the kernel.
-  await new Promise((r) => setTimeout(r, 200))
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = once(child, 'close')
+  // Until the child is asleep in the kernel, past its spin: the kernel says so.
+  while (Atomics.load(words, 1) === 0 || !inSharedFutexWait(child.pid!)) await new Promise((r) => setTimeout(r, 5))
   Atomics.store(words, 0, 1)
   t.is(notify(words, 0), 1)
-  const result = await child
-  t.is(result.code, 0, result.stderr)
-  t.is(result.stdout.trim(), 'ok')
+  const [code] = (await exited) as [number | null]
+  t.is(code, 0)
+  t.is(output.trim(), 'ok')
 })
 
 for (const mode of ['sync', 'async'] as const) {
