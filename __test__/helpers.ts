@@ -70,6 +70,8 @@ export interface RunOptions {
   cwd?: string
   env?: NodeJS.ProcessEnv
   nodeOptions?: string[]
+  /** Caps the child's address space (`ulimit -v`), in KiB. */
+  addressSpaceKiB?: number
 }
 
 /**
@@ -87,8 +89,13 @@ export function runScript(path: string, options: RunOptions = {}): Promise<Child
 }
 
 function runProcess(argv: string[], options: RunOptions): Promise<ChildResult> {
+  // Capped: a shell sets the limit, then becomes Node with the same argv.
+  const [file, args] =
+    options.addressSpaceKiB === undefined
+      ? [process.execPath, argv]
+      : ['/bin/sh', ['-c', `ulimit -v ${options.addressSpaceKiB} && exec "$0" "$@"`, process.execPath, ...argv]]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
+    const child = spawn(file, args, {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

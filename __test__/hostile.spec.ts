@@ -2,10 +2,9 @@
 // and that must end in an error or a clean release, never a crash or a leak.
 
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
 import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, withMmap, withOpenShm } from 'posix-shm'
-import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName, type ChildResult } from './helpers'
+import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(`${ROOT}/native/binding.js`) as {
@@ -214,23 +213,6 @@ test.serial('withOpenShm: a then getter that throws reaches the caller; a thenab
 // #12.8: in copy mode, read() of a huge range allocated with an
 // infallible allocation, which aborts the process when it fails.
 
-/** Runs `source` in a child whose address space is capped at `limitKiB`. */
-function runCapped(source: string, limitKiB: number, args: string[], env: NodeJS.ProcessEnv): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', `ulimit -v ${limitKiB} && exec "$0" -e "$1" "$2"`, process.execPath, source, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-}
-
 test('copy mode: read() of a 1 TiB object is a RangeError, not an abort (#12.8)', async (t) => {
   const name = uniqueName('huge')
   t.teardown(() => removeQuietly(name))
@@ -283,7 +265,7 @@ for (const mode of ['copy', 'zero-copy'] as const) {
     const baseKiB = Number(probe.stdout)
     t.true(baseKiB > 0, probe.stderr)
     const GIB_KIB = 1024 * 1024
-    const child = await runCapped(
+    const child = await runNode(
       `
       const { SharedMemory, shmOpen, shmFtruncate, shmClose } = require('posix-shm')
       const SIZE = 2 ** 30
@@ -297,9 +279,7 @@ for (const mode of ['copy', 'zero-copy'] as const) {
       shm.close()
       console.log(JSON.stringify(result))
       `,
-      baseKiB + 1.5 * GIB_KIB,
-      [name],
-      env,
+      { args: [name], env, addressSpaceKiB: Math.round(baseKiB + 1.5 * GIB_KIB) },
     )
     t.is(child.signal, null, child.stderr)
     t.is(child.code, 0, child.stderr)
