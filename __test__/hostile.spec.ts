@@ -70,7 +70,7 @@ test.serial('the binding refuses to adopt a descriptor that an owner already hol
   const a = SharedMemory.anonymous(4096)
   t.teardown(() => a.close())
   const fds = openFdCount()
-  t.throws(() => native.fdOwnerAdopt(a.fd), { code: 'ERR_SHM_FD_OWNED', message: /already owned/ })
+  t.throws(() => native.fdOwnerAdopt(a.fd), { code: 'ERR_SHM_FD_OWNED', message: /is owned by a SharedMemory/ })
   t.is(openFdCount(), fds)
   a.close()
   t.is(openFdCount(), fds - 1)
@@ -289,3 +289,60 @@ for (const mode of ['copy', 'zero-copy'] as const) {
     t.is(result.small, 4)
   })
 }
+
+test.serial('shmClose refuses a descriptor a SharedMemory owns, so its close() never hits a reused number', (t) => {
+  const name = uniqueName('owned')
+  t.teardown(() => removeQuietly(name))
+  const shm = SharedMemory.create(name, 4096)
+  t.throws(() => shmClose(shm.fd), { code: 'ERR_SHM_FD_OWNED' })
+  t.is(fstat(shm.fd).size, 4096, 'still open')
+  shm.close()
+})
+
+test.serial('withOpenShm leaves a descriptor its body gave to SharedMemory.fromFd to that SharedMemory', (t) => {
+  const name = uniqueName('scoped_owned')
+  t.teardown(() => removeQuietly(name))
+  const kept = withOpenShm(name, { openFlags: ['create', 'read-write'] }, (fd) => {
+    shmFtruncate(fd, 4096)
+    return SharedMemory.fromFd(fd)
+  })
+  t.false(kept.closed)
+  kept.buffer[0] = 1
+  t.is(fstat(kept.fd).size, 4096)
+  kept.close()
+})
+
+test('a grow waits for another holder of the object\'s lock only briefly, then goes on', async (t) => {
+  // `flock /dev/shm/x node app.js` holds the lock for as long as the app
+  // runs; growing the object must not wait for it forever.
+  const name = uniqueName('locked')
+  t.teardown(() => removeQuietly(name))
+  const child = await runNode(
+    `
+    const fs = require('fs')
+    const { execFileSync, spawn } = require('child_process')
+    const { SharedMemory, shmOpen, shmClose } = require('posix-shm')
+    shmClose(shmOpen(process.argv[1], { openFlags: ['create', 'read-write'] }))
+    const path = '/dev/shm/' + process.argv[1]
+    // flock(1) holds the lock until its own child ends; that child waits
+    // for its stdin, which this process closes when done.
+    const holder = spawn('flock', ['-x', path, 'cat'], { stdio: ['pipe', 'ignore', 'inherit'] })
+    const held = () => {
+      try {
+        execFileSync('flock', ['-n', '-x', path, 'true'])
+        return false
+      } catch {
+        return true
+      }
+    }
+    while (!held()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    const shm = SharedMemory.create(process.argv[1], 8192, { exclusive: false })
+    console.log(shm.size + ' ' + shm.check())
+    shm.close()
+    holder.stdin.end()
+    `,
+    { args: [name] },
+  )
+  t.is(child.code, 0, child.stderr)
+  t.is(child.stdout.trim(), '8192 true')
+})

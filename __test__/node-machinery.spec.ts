@@ -226,3 +226,27 @@ if (major < 21) console.log(`node-machinery.spec: Node ${process.versions.node} 
   t.is(child.code, 0, child.stderr)
   t.is(child.stdout.trim(), 'still here')
 })
+
+test('a worker that drops its mappings and exits before their finalizers run leaves no range behind', async (t) => {
+  // Collected but not yet finalized at the worker's exit: such a buffer
+  // must not be mistaken for one moved elsewhere, and kept for good.
+  const child = await runNode(
+    `
+    const { Worker } = require('worker_threads')
+    const { native } = require('./dist/native')
+    const worker = new Worker(\`
+      const { mmap, shmClose, shmFtruncate, shmOpenAnonymous } = require(process.cwd())
+      const fd = shmOpenAnonymous()
+      shmFtruncate(fd, 1 << 20)
+      for (let i = 0; i < 10; i++) new Uint8Array(mmap(1 << 20, ['read', 'write'], fd)).fill(1)
+      shmClose(fd)
+      gc()
+      process.exit(0)
+    \`, { eval: true })
+    worker.on('exit', () => console.log(native.reservedRangeCount()))
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.code, 0, child.stderr)
+  t.is(child.stdout.trim(), '0')
+})

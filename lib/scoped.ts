@@ -89,7 +89,13 @@ export function withOpenShm<T>(name: string, options: OpenOptions, body: (fd: nu
       } catch {
         return // closed by the body
       }
-      if (now.ino === opened.ino && now.dev === opened.dev) shmClose(fd)
+      if (now.ino !== opened.ino || now.dev !== opened.dev) return // reused by the body
+      try {
+        shmClose(fd)
+      } catch (error) {
+        // The body gave it to SharedMemory.fromFd, which closes it itself.
+        if ((error as { code?: unknown } | null)?.code !== 'ERR_SHM_FD_OWNED') throw error
+      }
     },
   )
 }

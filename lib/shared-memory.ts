@@ -286,7 +286,7 @@ export class SharedMemory implements Disposable {
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
     const seal = validateBoolean(options.seal ?? false, 'options.seal')
     if (seal && process.platform !== 'linux') {
-      throw withCode(new Error(`options.seal: sealing needs Linux's memfd; ${process.platform} has no such call`), 'ERR_SHM_SEAL_UNSUPPORTED')
+      throw withCode(new Error(`options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`), 'ERR_SHM_SEAL_UNSUPPORTED')
     }
     const fd = callNative(() => native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal))
     return SharedMemory.#map({

@@ -88,8 +88,8 @@ impl Failure {
       ),
       Failure::FdOwned(fd) => env.throw_error(
         &format!(
-          "fd {fd} is already owned by a SharedMemory, which will close it; pass a duplicate \
-           (SharedMemory.fromFd takes one itself)"
+          "fd {fd} is owned by a SharedMemory, which will close it: close that SharedMemory \
+           instead, or pass a duplicate (SharedMemory.fromFd takes one itself)"
         ),
         Some("ERR_SHM_FD_OWNED"),
       ),

@@ -25,8 +25,8 @@
 //! one whose backing store `transfer()` moved and `postMessage` sent to
 //! another thread, where it is still in use. Node's own cleanup runs
 //! before any hook of ours, so the facade looks first, from the worker's
-//! `exit` event (`pin_moved`): a mapping whose ArrayBuffer object is gone
-//! or detached, though we never unmapped it, keeps its range, still
+//! `exit` event (`pin_moved`): a mapping whose ArrayBuffer object is
+//! detached, though we never unmapped it, keeps its range, still
 //! shared, until the process ends. `worker.terminate()` emits no `exit`
 //! in the worker, so that case stays open there; the facade also refuses
 //! `transfer()` of a mapping in the realm that loaded posix-shm.
@@ -136,8 +136,8 @@ pub fn hand_out(env: &Env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
   Ok(array_buffer)
 }
 
-/// Pins each mapping made in `env` whose ArrayBuffer is gone or detached,
-/// though we never unmapped it: its memory lives on in an ArrayBuffer
+/// Pins each mapping made in `env` whose ArrayBuffer is detached, though
+/// we never unmapped it: its memory lives on in an ArrayBuffer
 /// elsewhere (moved by `transfer()`, perhaps posted to a thread that
 /// outlives this one). The facade calls this as its environment exits, and
 /// it must come before Node tears the environment down, which detaches and
@@ -163,11 +163,15 @@ fn forget_holder(env: sys::napi_env, holder: Holder) {
   }
 }
 
-/// Whether the ArrayBuffer of `holder` is gone or detached: then its
-/// backing store, which we never released, lives on in another object.
+/// Whether the ArrayBuffer of `holder` is alive and detached, though we
+/// never unmapped it: then its backing store lives on in another object.
+/// A collected object is not taken as moved: far more often it is a buffer
+/// dropped whose finalizer has not run yet, and pinning those would keep
+/// every such range for good. (A moved buffer's detached husk that was
+/// collected before the exit is the case this misses.)
 fn moved_elsewhere(env: sys::napi_env, holder: Holder) -> bool {
   if holder.reference == 0 || holder.env != env as usize {
-    return true;
+    return false;
   }
   with_handle_scope(env, |env| {
     let mut object = ptr::null_mut();
@@ -177,16 +181,16 @@ fn moved_elsewhere(env: sys::napi_env, holder: Holder) -> bool {
     let status =
       unsafe { sys::napi_get_reference_value(env, holder.reference as sys::napi_ref, &mut object) };
     if status != sys::Status::napi_ok || object.is_null() {
-      return true;
+      return false;
     }
     let mut data = ptr::null_mut();
     let mut length = 0usize;
     // SAFETY: `object` is the ArrayBuffer `hand_out` made, through a handle
     // valid in this scope; the out-pointers are live locals.
     let status = unsafe { sys::napi_get_arraybuffer_info(env, object, &mut data, &mut length) };
-    status != sys::Status::napi_ok || data.is_null()
+    status == sys::Status::napi_ok && data.is_null()
   })
-  .unwrap_or(true)
+  .unwrap_or(false)
 }
 
 /// Runs `body` inside a handle scope of its own (finalizers at teardown

@@ -228,7 +228,7 @@ const FAST_CALLS: [(&CStr, Callback); 11] = [
   (c"shmOpenNamed", shm::shm_open_named),
   (c"shmUnlinkNamed", shm::shm_unlink_named),
   (c"shmFtruncate", fd::shm_ftruncate),
-  (c"shmClose", fd::shm_close),
+  (c"shmClose", owner::shm_close),
   (c"mmapShared", mmap::mmap_shared),
   (c"munmapShared", mmap::munmap_shared),
   (c"fdOwnerAdopt", owner::fd_owner_adopt),

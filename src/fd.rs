@@ -9,7 +9,7 @@ use napi::{sys, Env};
 use napi_derive::napi;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::stat::{fchmod, fstat, Mode};
-use nix::unistd::{close, fchown, ftruncate, Gid, Uid};
+use nix::unistd::{fchown, ftruncate, Gid, Uid};
 
 use crate::args;
 use crate::constants::permissions_allowed;
@@ -25,18 +25,6 @@ pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
   // the call acts on that descriptor, exactly as `fs.fstatSync(n)` would.
   // Neither case touches memory.
   call(unsafe { BorrowedFd::borrow_raw(fd) })
-}
-
-/// `shmClose(fd)`: closes `fd`. A second close of the same number is
-/// EBADF, as with `fs.closeSync`. A plain callback: see `fast_calls`.
-pub unsafe extern "C" fn shm_close(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  fast_calls::call(env, info, |[fd]| {
-    let fd = fast_calls::fd(env, fd)?;
-    close(fd).map_err(Failure::sys("close"))
-  })
 }
 
 /// A length for ftruncate: a number up to 2^53 - 1, or a bigint up to
@@ -205,9 +193,12 @@ pub fn shm_grow(env: Env, fd: f64, length: f64) -> napi::Result<f64> {
 /// object, which every posix-shm process that grows it takes: between one
 /// process's fstat and its ftruncate, no other can grow it (and be shrunk
 /// back). A process that grows it without posix-shm is not held back.
-/// Where the object cannot be locked the two calls run unguarded.
+/// posix-shm holds the lock for two system calls; someone else may hold it
+/// for good (`flock /dev/shm/x node app.js` locks the very object), so the
+/// wait for it is bounded (`LOCK_PATIENCE`), and past that, or where the
+/// object cannot be locked, the two calls run unguarded.
 fn grow(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
-  let locked = lock(fd, nix::libc::LOCK_EX);
+  let locked = lock_exclusive(fd);
   let outcome = (|| {
     let size = fstat(fd).map_err(Failure::sys("fstat"))?.st_size;
     if size < length {
@@ -216,23 +207,41 @@ fn grow(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
     Ok(size)
   })();
   if locked {
-    lock(fd, nix::libc::LOCK_UN);
+    // SAFETY: as in `lock_exclusive`; unlocking a lock we hold.
+    unsafe { nix::libc::flock(fd.as_raw_fd(), nix::libc::LOCK_UN) };
   }
   outcome
 }
 
-/// `flock(fd, operation)`, retried when a signal interrupts it; whether it
-/// succeeded.
-fn lock(fd: BorrowedFd<'_>, operation: nix::libc::c_int) -> bool {
+/// How long `grow` waits for another holder of the object's lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Takes an exclusive `flock` on `fd` without blocking, retrying for at
+/// most `LOCK_PATIENCE`; whether it got it.
+fn lock_exclusive(fd: BorrowedFd<'_>) -> bool {
+  let start = std::time::Instant::now();
+  let mut tries: u32 = 0;
   loop {
     // SAFETY: flock takes a descriptor number (borrowed, open for this
     // call) and an operation; it touches no memory of ours.
-    let result = unsafe { nix::libc::flock(fd.as_raw_fd(), operation) };
+    let result =
+      unsafe { nix::libc::flock(fd.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
     if result == 0 {
       return true;
     }
-    if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-      return false;
+    match nix::errno::Errno::last() {
+      nix::errno::Errno::EINTR => continue,
+      nix::errno::Errno::EWOULDBLOCK if start.elapsed() < LOCK_PATIENCE => {
+        // Another posix-shm process is between its fstat and ftruncate:
+        // microseconds, unless the scheduler took its core away.
+        tries += 1;
+        if tries < 64 {
+          std::thread::yield_now();
+        } else {
+          std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+      }
+      _ => return false,
     }
   }
 }

@@ -187,6 +187,8 @@ impl Drop for Mapping {
         // The range, and its place in the budget, now belong to `claims`.
         return;
       }
+      // Unmapped just below: a late release must find nothing to unmap.
+      state.length = 0;
     }
     // SAFETY: the range was returned by mmap and is unmapped only here, and
     // `Drop` runs once; no claim remains on it (above). munmap of a range

@@ -94,6 +94,24 @@ unsafe extern "C" fn close_when_collected(
   }
 }
 
+/// `shmClose(fd)`: closes `fd`, unless an owner holds it: a SharedMemory
+/// closes its own descriptor, and a second close would hit whatever had
+/// reused the number by then (`ERR_SHM_FD_OWNED`). A second close of the
+/// same number is EBADF, as with `fs.closeSync`. A plain callback: see
+/// `fast_calls`.
+pub unsafe extern "C" fn shm_close(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  fast_calls::call(env, info, |[fd]| {
+    let fd = fast_calls::fd(env, fd)?;
+    if is_owned(fd) {
+      return Err(Failure::FdOwned(fd));
+    }
+    close(fd).map_err(Failure::sys("close"))
+  })
+}
+
 /// Whether an owner holds the descriptor number `fd`.
 pub fn is_owned(fd: RawFd) -> bool {
   owned().numbers.contains(&fd)

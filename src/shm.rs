@@ -195,7 +195,7 @@ fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, _sealable: bool) -> 
     nix::libc::shm_open(
       nix::libc::SHM_ANON,
       (flags | OFlag::O_CLOEXEC).bits(),
-      mode.bits() as nix::libc::c_uint,
+      mode.bits(),
     )
   };
   if fd < 0 {
