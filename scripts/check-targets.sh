@@ -16,8 +16,9 @@
 #
 # The target folder lives outside the clone, in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/posix-shm/check-targets (CHECK_TARGETS_DIR
-# overrides): the first run builds std seven times (about 10 min on 2 cores,
-# about 2.3 GB), a warm run only re-checks this crate (seconds per triple).
+# overrides): the first run builds std seven times (8 min on 2 cores here,
+# 2.4 GB; it fetches std's dependencies from crates.io once), a warm run
+# only re-checks this crate: 3 s with nothing changed, 12 s after an edit.
 # Arguments, if any, replace the list of triples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
