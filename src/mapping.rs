@@ -57,7 +57,7 @@ impl MappingBudget {
       .ok()
       .and_then(|text| text.trim().parse::<usize>().ok());
     #[cfg(not(target_os = "linux"))]
-    let system = None;
+    let system: Option<usize> = None;
     MappingBudget {
       ours: system.map_or(usize::MAX, |cap| (cap / 4 * 3).max(1)),
       system,

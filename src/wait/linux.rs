@@ -13,9 +13,12 @@ use super::{Sleep, Waited};
 
 pub const SYSCALLS: &[&str] = &["futex", "futex_waitv"];
 
+/// Saturates at i64::MAX seconds. time_t is i64 on every Linux triple we
+/// build (all 64-bit); it is not named here because libc marks its
+/// `time_t` alias deprecated on musl.
 fn timespec(t: Duration) -> libc::timespec {
   libc::timespec {
-    tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+    tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
     tv_nsec: t.subsec_nanos() as libc::c_long,
   }
 }

@@ -43,6 +43,8 @@ pub const SYSCALLS: &[&str] = platform::SYSCALLS;
 pub enum Sleep {
   Woken,
   /// The word no longer held the expected value when the sleep began.
+  /// Only the futex reports it; macOS's and FreeBSD's sleeps report Woken.
+  #[cfg(target_os = "linux")]
   ValueChanged,
   TimedOut,
   /// A signal ended the sleep early: sleep again.
@@ -172,7 +174,9 @@ pub fn sleep(
     }
     let this_slice = remaining.map_or(slice, |r| r.min(slice));
     match platform::sleep(word, expected, Some(this_slice)) {
-      Sleep::Woken | Sleep::ValueChanged => return Waited::Ok,
+      Sleep::Woken => return Waited::Ok,
+      #[cfg(target_os = "linux")]
+      Sleep::ValueChanged => return Waited::Ok,
       Sleep::TimedOut | Sleep::Interrupted => continue,
       Sleep::Failed(errno, syscall) => return Waited::Failed(errno, syscall),
     }
