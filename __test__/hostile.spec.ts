@@ -3,7 +3,7 @@
 
 import test from 'ava'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
-import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, withMmap, withOpenShm } from 'posix-shm'
+import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, withMmap, withOpenShm } from 'posix-shm'
 import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -186,7 +186,7 @@ test.serial('withOpenShm releases the descriptor exactly once, whatever the body
 })
 
 test.serial('withMmap releases the mapping exactly once, whatever the body returns (#12.10)', async (t) => {
-  const fd = shmOpen(uniqueName('thenable'), { openFlags: ['create', 'read-write'] })
+  const fd = shmOpenAnonymous()
   t.teardown(() => shmClose(fd))
   shmFtruncate(fd, 4096)
   for (const { what, make } of hostileThenables()) {

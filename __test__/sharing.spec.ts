@@ -79,8 +79,8 @@ test.serial('by descriptor: a spawned child takes fd 3 with fromFd and no name i
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const duringChild = anonymousNames()
-  const { code } = await new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-  await new Promise((resolve) => setImmediate(resolve))
+  // 'close', not 'exit': only then has all of the child's output been read.
+  const { code } = await new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
   t.is(code, 0, stderr)
   t.deepEqual(JSON.parse(stdout), { size: 8192, text: 'parent data for fd 3', readOnly: false })
   t.is(shm.buffer.toString('utf8', 1000, 1014), 'child was here')

@@ -306,7 +306,9 @@ test.serial('a waiter whose page is cut away by a shrinking peer fails with EFAU
   t.is(shrink.code, 0, shrink.stderr)
   const error = await t.throwsAsync(pending)
   t.is((error as { code?: string }).code, 'EFAULT')
-  t.is((error as { syscall?: string }).syscall, 'futex_waitv')
+  // futex_waitv where the kernel has it; futex where it answers ENOSYS
+  // (older kernels, and Valgrind, which does not know the call).
+  t.true(['futex_waitv', 'futex'].includes((error as { syscall?: string }).syscall ?? ''), (error as Error).message)
 })
 
 test.serial('terminating a worker with a wait pending stops that wait and releases its mapping', async (t) => {
