@@ -201,9 +201,13 @@ export class SharedMemory implements Disposable {
     const fd = setup.owner.fd
     try {
       let size = setup.size
+      // Where the platform cannot allocate (macOS), shmAllocate does nothing
+      // and says so: then the object is only grown.
+      let allocated = false
       if (setup.sizing === 'allocate' && size !== undefined) {
-        callNative(() => native.shmAllocate(fd, size!), setup.path)
-      } else if (setup.sizing === 'grow' && size !== undefined) {
+        allocated = callNative(() => native.shmAllocate(fd, size!), setup.path)
+      }
+      if (setup.sizing !== 'none' && !allocated && size !== undefined) {
         // Never shrinks, even racing another create of the same name: a
         // shrink would kill every process mapping past the new end.
         callNative(() => native.shmGrow(fd, size!), setup.path)

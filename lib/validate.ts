@@ -69,7 +69,8 @@ export function validateObject(value: unknown, argument: string): asserts value 
  * no further '/', no NUL, and not '.' or '..'. A missing leading '/' is
  * added, so 'psm_1234' and '/psm_1234' name one object (as Python's
  * multiprocessing.shared_memory does it). Length limits are the platform's
- * (255 bytes on Linux, 31 on macOS) and come back as ENAMETOOLONG.
+ * (255 bytes after the slash on Linux, 31 with it on macOS, 1023 with it
+ * on FreeBSD: `src/platform.rs`) and come back as ENAMETOOLONG.
  */
 export function normalizeName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw invalidType(argument, 'of type string', name)

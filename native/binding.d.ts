@@ -101,8 +101,8 @@ export declare function reservedRangeCount(): number
  * Reserves the object's pages from 0 to `length`, growing it to `length`
  * if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
  * raising SIGBUS on first touch. Returns false where the platform has no
- * such call for shared memory (macOS has no posix_fallocate; FreeBSD
- * refuses it on shm objects), having done nothing.
+ * such call for shared memory (`platform::Quirks::fallocate`: macOS has
+ * no posix_fallocate), having done nothing.
  */
 export declare function shmAllocate(fd: number, length: number): boolean
 

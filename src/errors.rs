@@ -20,6 +20,13 @@ use crate::mapping::MappingBudget;
 pub enum Failure {
   /// A system call failed with this errno.
   Sys { errno: Errno, syscall: &'static str },
+  /// A system call failed, or was not made because it would fail, for a
+  /// reason of the platform's (see `platform`) that `detail` explains.
+  Platform {
+    errno: Errno,
+    syscall: &'static str,
+    detail: String,
+  },
   /// A number outside what the call accepts: `RangeError`, `ERR_OUT_OF_RANGE`.
   OutOfRange(String),
   /// A value of the right type but not usable: `TypeError`, `ERR_INVALID_ARG_VALUE`.
@@ -62,6 +69,11 @@ impl Failure {
   fn throw_inner(self, env: &Env) -> napi::Result<()> {
     match self {
       Failure::Sys { errno, syscall } => throw_sys(env, errno, syscall, None),
+      Failure::Platform {
+        errno,
+        syscall,
+        detail,
+      } => throw_sys(env, errno, syscall, Some(detail)),
       Failure::MappingBudget(budget) => {
         let system = budget.system.map_or(String::new(), |cap| {
           format!(", three quarters of vm.max_map_count ({cap})")

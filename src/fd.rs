@@ -16,6 +16,7 @@ use crate::constants::permissions_allowed;
 use crate::errors::{report, Failure, Outcome};
 use crate::external::check;
 use crate::fast_calls;
+use crate::platform::{self, Grow};
 
 /// Lends a descriptor number from JavaScript to `call`, for one system call.
 pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
@@ -67,7 +68,8 @@ pub unsafe extern "C" fn shm_ftruncate(
   fast_calls::call(env, info, |[fd, length]| {
     let fd = fast_calls::fd(env, fd)?;
     let length = file_length(env, length)?;
-    with_fd(fd, |fd| ftruncate(fd, length)).map_err(Failure::sys("ftruncate"))
+    with_fd(fd, |fd| ftruncate(fd, length))
+      .map_err(|errno| platform::explain(&platform::HERE, errno, "ftruncate", false))
   })
 }
 
@@ -124,6 +126,9 @@ pub fn shm_fchmod(env: Env, fd: f64, mode: f64) -> napi::Result<()> {
     let fd = args::fd(fd)?;
     let mode = args::bits_within(mode, permissions_allowed(), "permissions")?;
     let mode = Mode::from_bits_truncate(mode as nix::libc::mode_t);
+    if let Some(failure) = platform::unsupported(&platform::HERE, "fchmod") {
+      return Err(failure);
+    }
     with_fd(fd, |fd| fchmod(fd, mode)).map_err(Failure::sys("fchmod"))
   })();
   report(&env, outcome)
@@ -141,6 +146,9 @@ pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
     let fd = args::fd(fd)?;
     let uid = id_arg(uid, "uid")?.map(Uid::from_raw);
     let gid = id_arg(gid, "gid")?.map(Gid::from_raw);
+    if let Some(failure) = platform::unsupported(&platform::HERE, "fchown") {
+      return Err(failure);
+    }
     with_fd(fd, |fd| fchown(fd, uid, gid)).map_err(Failure::sys("fchown"))
   })();
   report(&env, outcome)
@@ -149,8 +157,8 @@ pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
 /// Reserves the object's pages from 0 to `length`, growing it to `length`
 /// if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
 /// raising SIGBUS on first touch. Returns false where the platform has no
-/// such call for shared memory (macOS has no posix_fallocate; FreeBSD
-/// refuses it on shm objects), having done nothing.
+/// such call for shared memory (`platform::Quirks::fallocate`: macOS has
+/// no posix_fallocate), having done nothing.
 #[napi]
 pub fn shm_allocate(env: Env, fd: f64, length: f64) -> napi::Result<bool> {
   let outcome = (|| {
@@ -161,18 +169,29 @@ pub fn shm_allocate(env: Env, fd: f64, length: f64) -> napi::Result<bool> {
   report(&env, outcome)
 }
 
-#[cfg(target_os = "linux")]
 fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
+  if !platform::HERE.fallocate {
+    return Ok(false);
+  }
   if length > 0 {
-    with_fd(fd, |fd| nix::fcntl::posix_fallocate(fd, 0, length))
-      .map_err(Failure::sys("posix_fallocate"))?;
+    fallocate(fd, length)?;
   }
   Ok(true)
 }
 
-#[cfg(not(target_os = "linux"))]
-fn allocate(_fd: RawFd, _length: i64) -> Outcome<bool> {
-  Ok(false)
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn fallocate(fd: RawFd, length: i64) -> Outcome<()> {
+  with_fd(fd, |fd| nix::fcntl::posix_fallocate(fd, 0, length))
+    .map_err(Failure::sys("posix_fallocate"))
+}
+
+/// Not reached: the table says no posix_fallocate here.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn fallocate(_fd: RawFd, _length: i64) -> Outcome<()> {
+  Err(Failure::Sys {
+    errno: nix::errno::Errno::ENOTSUP,
+    syscall: "posix_fallocate",
+  })
 }
 
 /// Grows the object behind `fd` to `length` bytes if it is smaller, and
@@ -196,13 +215,18 @@ pub fn shm_grow(env: Env, fd: f64, length: f64) -> napi::Result<f64> {
 /// posix-shm holds the lock for two system calls; someone else may hold it
 /// for good (`flock /dev/shm/x node app.js` locks the very object), so the
 /// wait for it is bounded (`LOCK_PATIENCE`), and past that, or where the
-/// object cannot be locked, the two calls run unguarded.
+/// object cannot be locked, the two calls run unguarded. Where an object
+/// can be sized only once (macOS), one that has a smaller size is refused
+/// with an EINVAL that says so (`platform::needs_truncate`).
 fn grow(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
   let locked = lock_exclusive(fd);
   let outcome = (|| {
     let size = fstat(fd).map_err(Failure::sys("fstat"))?.st_size;
-    if size < length {
-      ftruncate(fd, length).map_err(Failure::sys("ftruncate"))?;
+    match platform::needs_truncate(&platform::HERE, size, length) {
+      Grow::Nothing => {}
+      Grow::Truncate => ftruncate(fd, length)
+        .map_err(|errno| platform::explain(&platform::HERE, errno, "ftruncate", false))?,
+      Grow::Refused => return Err(platform::grow_refused(&platform::HERE, size, length)),
     }
     Ok(size)
   })();

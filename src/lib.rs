@@ -22,6 +22,7 @@ mod fd;
 mod mapping;
 mod mmap;
 mod owner;
+mod platform;
 mod region;
 mod registry;
 mod shm;

@@ -18,6 +18,7 @@ use crate::args;
 use crate::constants::{open_flags_allowed, permissions_allowed};
 use crate::errors::{report, Failure, Outcome};
 use crate::fast_calls;
+use crate::platform;
 
 fn open_flags(value: f64) -> Outcome<OFlag> {
   let bits = args::bits_within(value, open_flags_allowed(), "openFlags")?;
@@ -43,9 +44,10 @@ fn permissions(value: f64) -> Outcome<Mode> {
 /// The facade normalizes names first; this refuses, for direct callers,
 /// what would not name one object: no leading '/', nothing after it, '.'
 /// or '..' (glibc would open /dev/shm itself or /dev), or a second '/'.
-/// Linux keeps shm objects as files in `/dev/shm`, so a name may be at most
-/// NAME_MAX (255) bytes after its slash; glibc reports ENAMETOOLONG only
-/// just past that and EINVAL beyond, so we report the limit one way.
+/// A name past the platform's length limit (`platform::name_fits`) is
+/// ENAMETOOLONG from both `shm_open` and `shm_unlink` everywhere, before
+/// the system call: glibc says ENAMETOOLONG only just past NAME_MAX and
+/// EINVAL beyond, macOS's shm_unlink says EINVAL.
 fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
   let rest = name.strip_prefix('/').unwrap_or("");
   if rest.is_empty() || rest == "." || rest == ".." || rest.contains('/') {
@@ -58,17 +60,12 @@ fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
       "The argument 'name' must not contain NUL bytes".into(),
     ));
   }
-  // NAME_MAX is in libc for Linux only; other systems do not keep the
-  // objects as files and report their own limits.
-  #[cfg(target_os = "linux")]
-  if rest.len() > nix::libc::NAME_MAX as usize {
+  if !platform::name_fits(&platform::HERE, name) {
     return Err(Failure::Sys {
       errno: Errno::ENAMETOOLONG,
       syscall,
     });
   }
-  #[cfg(not(target_os = "linux"))]
-  let _ = syscall;
   Ok(())
 }
 
@@ -84,7 +81,10 @@ pub unsafe extern "C" fn shm_open_named(
       check_name(name, "shm_open")?;
       let flags = open_flags(fast_calls::number(env, open_flags_bits, "openFlags")?)?;
       let mode = permissions(fast_calls::number(env, mode, "permissions")?)?;
-      shm_open(name, flags, mode).map_err(Failure::sys("shm_open"))
+      shm_open(name, flags, mode).map_err(|errno| {
+        let truncating = flags.contains(OFlag::O_TRUNC);
+        platform::explain(&platform::HERE, errno, "shm_open", truncating)
+      })
     })?;
     Ok(fd.into_raw_fd())
   })
@@ -282,11 +282,25 @@ mod tests {
   }
 
   #[test]
+  fn names_past_this_platforms_limit_are_too_long_for_open_and_unlink() {
+    let limit = platform::HERE.name_max - usize::from(platform::HERE.name_max_counts_slash);
+    let longest = format!("/{}", "n".repeat(limit));
+    let too_long = format!("/{}", "n".repeat(limit + 1));
+    for syscall in ["shm_open", "shm_unlink"] {
+      assert!(check_name(&longest, syscall).is_ok());
+      assert!(matches!(
+        check_name(&too_long, syscall),
+        Err(Failure::Sys { errno: Errno::ENAMETOOLONG, syscall: s }) if s == syscall
+      ));
+    }
+  }
+
+  #[test]
   fn random_names_are_distinct_and_fit_macos() {
     let a = random_name().unwrap();
     let b = random_name().unwrap();
     assert_ne!(a, b);
-    assert!(a.len() <= 31, "{a}");
+    assert!(platform::name_fits(&platform::MACOS, &a), "{a}");
     assert!(a.starts_with("/psm_"));
   }
 
@@ -294,7 +308,11 @@ mod tests {
   fn objects_by_random_name_leave_no_name() {
     let fd = open_by_random_name(OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, 3).unwrap();
     nix::unistd::ftruncate(&fd, 4096).unwrap();
-    assert_eq!(nix::sys::stat::fstat(&fd).unwrap().st_nlink, 0);
+    // Only a link count says whether a name reaches the object: on macOS
+    // st_nlink is always 0, on FreeBSD it counts references.
+    if platform::HERE.nlink == platform::Nlink::Links {
+      assert_eq!(nix::sys::stat::fstat(&fd).unwrap().st_nlink, 0);
+    }
   }
 
   #[cfg(target_os = "linux")]
