@@ -95,11 +95,29 @@ pub fn deadline(start: Instant, timeout: Option<Duration>) -> Option<Instant> {
 /// The longest a waiter spins before sleeping in the kernel.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// A synchronous wait sleeps in slices this long and, between two, asks
-/// whether its JavaScript environment is still alive (see `wait`). Each
-/// slice also enters the kernel afresh, which is how a sleeping wait
-/// learns that its word's page is gone (EFAULT).
-pub const SYNC_SLICE: Duration = Duration::from_millis(20);
+/// A synchronous wait in a worker thread sleeps in slices this long and,
+/// between two, asks whether its JavaScript environment is still alive
+/// (see `wait`), so `terminate()` ends it within one slice. Each slice
+/// also enters the kernel afresh, which is how a sleeping wait learns that
+/// its word's page is gone (EFAULT). Between two slices the waiter is not
+/// asleep, so a `notify` landing there does not count it (the waiter still
+/// sees a changed word at once).
+pub const WORKER_SLICE: Duration = Duration::from_millis(20);
+/// The same on the process's main thread, which nothing but the process's
+/// own end can stop: longer slices, so that `notify` nearly always finds
+/// the waiter asleep, and a shrink is still noticed within a second.
+pub const MAIN_THREAD_SLICE: Duration = Duration::from_secs(1);
+
+/// Whether the calling thread is the process's first thread, the one that
+/// runs Node's main environment.
+fn on_main_thread() -> bool {
+  #[cfg(target_os = "linux")]
+  // SAFETY: gettid and getpid take no arguments and cannot fail.
+  return unsafe { nix::libc::gettid() == nix::libc::getpid() };
+  #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+  // SAFETY: pthread_main_np takes no arguments and cannot fail.
+  return unsafe { nix::libc::pthread_main_np() } != 0;
+}
 
 /// Watches `word` for at most `SPIN` (or `limit`, if shorter): `Ok` if the
 /// wait is over (the word differs from `expected`), else `Err` with the
@@ -139,8 +157,8 @@ pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
 
 /// Waits while `word` holds `expected`: spins (see `spin`), then sleeps in
 /// the kernel until notified, for at most `timeout` in all (None: forever).
-/// Sleeps in `SYNC_SLICE`s, and ends with `Cancelled` as soon as `alive`
-/// says no between two.
+/// Sleeps in slices (`WORKER_SLICE`, `MAIN_THREAD_SLICE`), and ends with
+/// `Cancelled` as soon as `alive` says no between two.
 pub fn wait(
   word: &AtomicU32,
   expected: u32,
@@ -149,7 +167,14 @@ pub fn wait(
 ) -> Waited {
   match spin(word, expected, timeout) {
     Ok(waited) => waited,
-    Err(start) => sleep(word, expected, deadline(start, timeout), SYNC_SLICE, alive),
+    Err(start) => {
+      let slice = if on_main_thread() {
+        MAIN_THREAD_SLICE
+      } else {
+        WORKER_SLICE
+      };
+      sleep(word, expected, deadline(start, timeout), slice, alive)
+    }
   }
 }
 
