@@ -1,6 +1,7 @@
 // What the specs share: unique names, counts of the process's descriptors
 // and mappings as the kernel reports them, and a real second Node process.
 
+import test from 'ava'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -13,7 +14,29 @@ let serial = 0
 /** A name no other test (or earlier run) uses. */
 export function uniqueName(tag: string): string {
   serial += 1
+  // macOS caps a name at 31 bytes, its leading '/' included (PSHMNAMLEN):
+  // there a shorter name, the random part standing in for the pid.
+  if (process.platform === 'darwin') return `psm_test_${tag.slice(0, 5)}${serial.toString(36)}_${randomBytes(4).toString('hex')}`
   return `psm_test_${tag}_${process.pid}_${serial}_${randomBytes(4).toString('hex')}`
+}
+
+/** Whether this is Linux, where /proc, /dev/shm and memfd exist. */
+export const isLinux = process.platform === 'linux'
+
+const reasonsGiven = new Set<string>()
+/**
+ * How a spec declares a test that needs a Linux-only fact (/proc, /dev/shm,
+ * memfd, futex, flock(1), unshare, mkfifo, ...): `linuxOnly(reason)('title',
+ * fn)`, or `linuxOnly(reason, test.serial)` for a serial one. Elsewhere the
+ * test is skipped (ava lists it as skipped) and the reason is printed once.
+ */
+export function linuxOnly(reason: string, base: typeof test | typeof test.serial = test): typeof test.skip {
+  if (isLinux) return base
+  if (!reasonsGiven.has(reason)) {
+    reasonsGiven.add(reason)
+    console.log(`skipped off Linux (${process.platform}): ${reason}`)
+  }
+  return test.skip
 }
 
 /** Whether `/dev/shm` holds the object `name` (Linux shows objects there). */
@@ -41,8 +64,14 @@ function isObjectMapping(line: string): boolean {
  * lines of /proc/self/maps backed by /dev/shm or by our memfds (unlinked
  * objects show too, as '(deleted)'). Counting only these keeps the number
  * exact while V8 and malloc map and unmap memory of their own.
+ *
+ * Off Linux there is no /proc: this and openFdCount() return NaN, so a
+ * leak check such as `t.is(mappingCount(), before)` (Object.is, NaN is NaN)
+ * holds without checking anything there, while the test's other assertions
+ * still run. On Linux they count, as before.
  */
 export function mappingCount(): number {
+  if (!isLinux) return NaN
   return readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
     .filter(isObjectMapping).length
@@ -50,10 +79,11 @@ export function mappingCount(): number {
 
 /** The same count, as a line of source for a child process to use. */
 export const MAPPING_COUNT_SOURCE =
-  "() => require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(' /dev/shm/') || l.includes(' /memfd:posix-shm')).length"
+  "() => process.platform !== 'linux' ? NaN : require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(' /dev/shm/') || l.includes(' /memfd:posix-shm')).length"
 
-/** How many descriptors this process has open. */
+/** How many descriptors this process has open (NaN off Linux: see mappingCount). */
 export function openFdCount(): number {
+  if (!isLinux) return NaN
   return readdirSync('/proc/self/fd').length
 }
 
