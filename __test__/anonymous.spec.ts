@@ -10,9 +10,9 @@ import { dirname, join } from 'node:path'
 
 import test from 'ava'
 import { SharedMemory, fstat, shmFtruncate, shmOpenAnonymous } from 'posix-shm'
-import { mappingCount, runNode } from './helpers'
+import { linuxOnly, mappingCount, runNode } from './helpers'
 
-test('a process watching /dev/shm opens none of 2,000 anonymous objects while they are made', async (t) => {
+linuxOnly('it watches /dev/shm')('a process watching /dev/shm opens none of 2,000 anonymous objects while they are made', async (t) => {
   // The watcher lists /dev/shm and opens every name that looks like ours,
   // in a tight loop, until told to stop. Against objects made under a
   // random name and unlinked at once it opened about half of them here.
@@ -50,12 +50,12 @@ test('a process watching /dev/shm opens none of 2,000 anonymous objects while th
   t.is(output.trim().split('\n').pop(), 'opened 0')
 })
 
-test('an anonymous object is never a file in /dev/shm: its descriptor links to a memfd', (t) => {
+linuxOnly('it reads the memfd link in /proc/self/fd')('an anonymous object is never a file in /dev/shm: its descriptor links to a memfd', (t) => {
   using shm = SharedMemory.anonymous(4096)
   t.regex(readlinkSync(`/proc/self/fd/${shm.fd}`), /^\/memfd:posix-shm/)
 })
 
-test('an anonymous object is a memfd with no link, counted among the mappings', (t) => {
+linuxOnly('anonymous objects are memfds with nlink 0 only on Linux')('an anonymous object is a memfd with no link, counted among the mappings', (t) => {
   const fd = shmOpenAnonymous()
   shmFtruncate(fd, 4096)
   const nlink = fstat(fd).nlink
@@ -108,7 +108,7 @@ test('seal is checked like every option', (t) => {
   t.throws(() => SharedMemory.anonymous(4096, { seal: 'yes' as unknown as boolean }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
 })
 
-test('a child that inherits no descriptor cannot reach an anonymous object', async (t) => {
+linuxOnly('the child reads memfd links in /proc/self/fd')('a child that inherits no descriptor cannot reach an anonymous object', async (t) => {
   using shm = SharedMemory.anonymous(4096)
   shm.buffer.write('private')
   // memfds are close-on-exec: a spawned child has only the stdio it is given.

@@ -1,10 +1,9 @@
-import test from 'ava'
 import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from './helpers'
+import { linuxOnly, ROOT } from './helpers'
 
-test('the demo removes its object when interrupted with Ctrl-C (SIGINT), and its consumer ends', async (t) => {
+linuxOnly('it looks for the object in /dev/shm')('the demo removes its object when interrupted with Ctrl-C (SIGINT), and its consumer ends', async (t) => {
   const demo = spawn(process.execPath, [join(ROOT, 'examples', 'demo.mjs'), '--total-mib', '100000'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

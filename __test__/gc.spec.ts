@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs'
 
 import test from 'ava'
-import { MAPPING_COUNT_SOURCE, runNode } from './helpers'
+import { isLinux, linuxOnly, MAPPING_COUNT_SOURCE, runNode } from './helpers'
 
 /** Linux's cap on a process's mappings; some distributions raise it to 1,048,576. */
-const MAX_MAP_COUNT = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'))
+const MAX_MAP_COUNT = isLinux ? Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8')) : NaN
 /** Above this, reaching the budget means most of a million mappings: too slow for a test. */
 const CAP_WE_REACH = 131_072
 
@@ -28,7 +28,7 @@ const SETTLE = `
   const allMappings = () => require('fs').readFileSync('/proc/self/maps', 'utf8').trimEnd().split('\\n').length
 `
 
-test('100,000 map-and-drop cycles leave the mappings and the resident size flat', async (t) => {
+linuxOnly('it reads /proc/self/maps and /proc/self/status')('100,000 map-and-drop cycles leave the mappings and the resident size flat', async (t) => {
   const child = await runNode(
     `${SETTLE}
     const { mmap, shmOpenAnonymous, shmFtruncate, constants } = require('posix-shm')
@@ -84,7 +84,7 @@ test('100,000 map-and-drop cycles leave the mappings and the resident size flat'
   t.true(end.rss - start.rss < 20 * 2 ** 20, `RSS grew by ${end.rss - start.rss} bytes`)
 })
 
-test('an explicit munmap followed by garbage collection never unmaps twice, even when the address is reused', async (t) => {
+linuxOnly('it reads /proc/self/maps and vm.max_map_count')('an explicit munmap followed by garbage collection never unmaps twice, even when the address is reused', async (t) => {
   const child = await runNode(
     `${SETTLE}
     const { mmap, munmap, shmOpenAnonymous, shmFtruncate } = require('posix-shm')
@@ -131,10 +131,10 @@ test('an explicit munmap followed by garbage collection never unmaps twice, even
   t.is(result.sum, (299 * 300) / 2 + 300 * 2048)
 })
 
-if (MAX_MAP_COUNT > CAP_WE_REACH) {
+if (isLinux && MAX_MAP_COUNT > CAP_WE_REACH) {
   console.log(`gc.spec: skipping the mapping-budget test: vm.max_map_count is ${MAX_MAP_COUNT}, above the ${CAP_WE_REACH} this test can reach in reasonable time`)
 }
-;(MAX_MAP_COUNT > CAP_WE_REACH ? test.skip : test)('a loop that maps and drops without yielding gets ENOMEM at posix-shm\'s share of vm.max_map_count, not a process abort; the loop turning gives the mappings back', async (t) => {
+;(MAX_MAP_COUNT > CAP_WE_REACH ? test.skip : linuxOnly('it reads vm.max_map_count and /proc/self/maps'))('a loop that maps and drops without yielding gets ENOMEM at posix-shm\'s share of vm.max_map_count, not a process abort; the loop turning gives the mappings back', async (t) => {
   // Node unmaps collected buffers only from the event loop, so this loop
   // keeps every mapping it drops. At the system cap V8 itself could not map
   // and would abort the process: posix-shm must stop first, with an error.

@@ -4,7 +4,7 @@
 import test from 'ava'
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
 import { SharedMemory, constants, fstat, munmap, shmClose, shmFtruncate, shmOpen, shmOpenAnonymous, withMmap, withOpenShm } from 'posix-shm'
-import { ROOT, mappingCount, openFdCount, removeQuietly, runNode, uniqueName } from './helpers'
+import { linuxOnly, mappingCount, openFdCount, removeQuietly, ROOT, runNode, uniqueName } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native = require(`${ROOT}/native/binding.js`) as {
@@ -213,7 +213,7 @@ test.serial('withOpenShm: a then getter that throws reaches the caller; a thenab
 // #12.8: in copy mode, read() of a huge range allocated with an
 // infallible allocation, which aborts the process when it fails.
 
-test('copy mode: read() of a 1 TiB object is a RangeError, not an abort (#12.8)', async (t) => {
+linuxOnly("it relies on Linux's ulimit -v semantics and /proc/self/status")('copy mode: read() of a 1 TiB object is a RangeError, not an abort (#12.8)', async (t) => {
   const name = uniqueName('huge')
   t.teardown(() => removeQuietly(name))
   const child = await runNode(
@@ -312,7 +312,7 @@ test.serial('withOpenShm leaves a descriptor its body gave to SharedMemory.fromF
   kept.close()
 })
 
-test('a grow waits for another holder of the object\'s lock only briefly, then goes on', async (t) => {
+linuxOnly('it runs flock(1) on the object in /dev/shm')('a grow waits for another holder of the object\'s lock only briefly, then goes on', async (t) => {
   // `flock /dev/shm/x node app.js` holds the lock for as long as the app
   // runs; growing the object must not wait for it forever.
   const name = uniqueName('locked')

@@ -5,9 +5,9 @@
 import { constants } from 'node:os'
 
 import test from 'ava'
-import { MAPPING_COUNT_SOURCE, runNode } from './helpers'
+import { linuxOnly, MAPPING_COUNT_SOURCE, runNode } from './helpers'
 
-test('every native entry survives hostile arguments', async (t) => {
+linuxOnly('the child counts /proc/self/fd and /proc/self/maps')('every native entry survives hostile arguments', async (t) => {
   const child = await runNode(
     `
     const native = require('./native/binding.js')
@@ -108,7 +108,7 @@ test('the native layer refuses names that do not name one object, even unnormali
   t.deepEqual(JSON.parse(child.stdout), Array(6).fill('ERR_INVALID_ARG_VALUE'))
 })
 
-test('a descriptor handle: adopting needs an open descriptor, a second close does nothing, and collection closes only what is still open', async (t) => {
+linuxOnly('the child counts /proc/self/fd')('a descriptor handle: adopting needs an open descriptor, a second close does nothing, and collection closes only what is still open', async (t) => {
   const child = await runNode(
     `
     const native = require('./native/binding.js')

@@ -6,7 +6,7 @@
 // it, and late accesses land in a private placeholder.
 
 import test from 'ava'
-import { runNode, type ChildResult } from './helpers'
+import { type ChildResult, linuxOnly, runNode } from './helpers'
 
 function ok(t: { is: (a: unknown, b: unknown, m?: string) => void }, child: ChildResult, expected: string): void {
   t.is(child.signal, null, child.stderr)
@@ -61,7 +61,7 @@ test('zlib.deflate on a mapping closed mid-flight never segfaults and never touc
   else t.regex(child.stdout, /dirty 0/, child.stderr)
 })
 
-test('a pending fs.read into a closed mapping writes into a placeholder, never into a newer mapping', async (t) => {
+linuxOnly('it uses the Linux mkfifo + O_RDWR FIFO trick')('a pending fs.read into a closed mapping writes into a placeholder, never into a newer mapping', async (t) => {
   const child = await runNode(`
     const fs = require('fs')
     const os = require('os')
@@ -140,7 +140,7 @@ test('a socket write queued behind a slow reader never sends the bytes of a newe
   t.is(Number(match![2]), 0)
 })
 
-test('a closed mapping keeps its placeholder only until Node lets go of the buffer, then gives the range back', async (t) => {
+linuxOnly('it uses the Linux mkfifo + O_RDWR FIFO trick')('a closed mapping keeps its placeholder only until Node lets go of the buffer, then gives the range back', async (t) => {
   const child = await runNode(
     `
     const fs = require('fs')

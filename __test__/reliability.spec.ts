@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { SharedMemory, fstat, shmClose, shmOpen } from 'posix-shm'
-import { ROOT, isRoot, removeQuietly, runNode, runScript, uniqueName } from './helpers'
+import { isRoot, linuxOnly, removeQuietly, ROOT, runNode, runScript, uniqueName } from './helpers'
 
 const FIXTURES = join(ROOT, '__test__', 'fixtures')
 const ROUNDS = Number(process.env.POSIX_SHM_RACE_ROUNDS ?? 100)
@@ -55,7 +55,7 @@ function nobodyCanRun(): string | undefined {
 const noNobody = nobodyCanRun()
 if (noNobody !== undefined) console.log(`skipped: the unprivileged-opener test: ${noNobody}`)
 
-;(noNobody === undefined ? test : test.skip)('an object made 0600 by root cannot be opened by an unprivileged user', async (t) => {
+;(noNobody === undefined ? linuxOnly('it opens the object through /dev/shm') : test.skip)('an object made 0600 by root cannot be opened by an unprivileged user', async (t) => {
   const name = uniqueName('private')
   using shm = SharedMemory.create(name, 4096)
   t.teardown(() => removeQuietly(name))
@@ -103,7 +103,7 @@ test(`8 processes race to create one name exclusively, ${ROUNDS} rounds: exactly
   t.log(`${ROUNDS} rounds x 8 processes: ${shm.atomicLoad(8)} wins, ${shm.atomicLoad(12)} EEXIST`)
 })
 
-test('8 processes make anonymous objects at once: no failure, and nothing left in /dev/shm', async (t) => {
+linuxOnly('it looks in /dev/shm')('8 processes make anonymous objects at once: no failure, and nothing left in /dev/shm', async (t) => {
   const perProcess = Number(process.env.POSIX_SHM_ANON_COUNT ?? 1000)
   const children = Array.from({ length: 8 }, () =>
     runNode(

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { SharedMemory } from 'posix-shm'
-import { ROOT, isRoot, mappingCount, removeQuietly, runScript, uniqueName } from './helpers'
+import { isRoot, linuxOnly, mappingCount, removeQuietly, ROOT, runScript, uniqueName } from './helpers'
 
 const FIXTURES = join(ROOT, '__test__', 'fixtures')
 
@@ -63,7 +63,7 @@ test.serial('by name: 4 processes doing 100,000 Atomics.add each end at exactly 
   t.is(Atomics.load(ints, 0), 400_000)
 })
 
-test.serial('by descriptor: a spawned child takes fd 3 with fromFd and no name is ever in /dev/shm', async (t) => {
+linuxOnly('it looks in /dev/shm', test.serial)('by descriptor: a spawned child takes fd 3 with fromFd and no name is ever in /dev/shm', async (t) => {
   // Other spec files run at the same time and make names of their own; an
   // anonymous object's name would look like psm_ and 24 hex digits.
   const anonymousNames = () => readdirSync('/dev/shm').filter((n) => /^psm_[0-9a-f]{24}$/.test(n))
@@ -184,7 +184,7 @@ function privateShmNamespace(): string | undefined {
 }
 const noNamespace = privateShmNamespace()
 if (noNamespace !== undefined) console.log(`skipped: the full /dev/shm test: ${noNamespace}`)
-const namespaceTest = noNamespace === undefined ? test.serial : test.skip
+const namespaceTest = noNamespace === undefined ? linuxOnly('it mounts a small tmpfs on /dev/shm with unshare', test.serial) : test.skip
 
 namespaceTest('a full /dev/shm: create with allocate fails with ENOSPC and the process lives', (t) => {
   const script = `

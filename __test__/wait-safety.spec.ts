@@ -7,7 +7,7 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { SharedMemory } from 'posix-shm'
-import { ROOT, inSharedFutexWait, removeQuietly, runNode, uniqueName } from './helpers'
+import { inSharedFutexWait, linuxOnly, removeQuietly, ROOT, runNode, uniqueName } from './helpers'
 
 /**
  * Source of `inSharedFutexWait(pid)`: whether a thread of process `pid`
@@ -28,7 +28,7 @@ const IN_SHARED_FUTEX_WAIT = `(pid) => {
 /** Kills the child if it has not ended in `ms`: a bound on a hang, not a clock for the test. */
 const WATCHDOG = (ms: number) => `setTimeout(() => { console.log('hung'); process.kill(process.pid, 'SIGKILL') }, ${ms}).unref()`
 
-test('terminate() ends a worker blocked in a synchronous wait()', async (t) => {
+linuxOnly('it reads futex waits from /proc/<pid>/task')('terminate() ends a worker blocked in a synchronous wait()', async (t) => {
   const child = await runNode(`
     ${WATCHDOG(20_000)}
     const { Worker } = require('worker_threads')
@@ -61,7 +61,7 @@ test('terminate() ends a worker blocked in a synchronous wait()', async (t) => {
   t.log(`terminate() latency: wait() ${latency.module.toFixed(1)} ms, shm.wait() ${latency.method.toFixed(1)} ms`)
 })
 
-test('process.exit() from the main thread is not kept waiting by a worker blocked in wait()', async (t) => {
+linuxOnly('it reads futex waits from /proc/<pid>/task')('process.exit() from the main thread is not kept waiting by a worker blocked in wait()', async (t) => {
   const child = spawn(
     process.execPath,
     [
@@ -118,7 +118,7 @@ test('1,000 idle waitAsync calls cost no CPU and a handful of threads', async (t
   t.true(threads <= Math.ceil(1000 / 127), `${threads} threads`)
 })
 
-test('10,000 pending waitAsync calls in one process: bounded threads, each settles soon after its notify', async (t) => {
+linuxOnly('it reads watcher threads from /proc/self/task')('10,000 pending waitAsync calls in one process: bounded threads, each settles soon after its notify', async (t) => {
   const child = await runNode(`
     const { SharedMemory, waitAsync, notify } = require('posix-shm')
     const { waiterThreadCount } = require('./native/binding.js')
@@ -187,7 +187,7 @@ test('several waitAsync calls on one word: notify counts each one asleep, and a 
   t.is(child.stdout, `AbortError 10 ${Array(10).fill('ok').join(',')}\n`)
 })
 
-test('where futex_waitv is missing, each pending waitAsync has a thread that sleeps without polling', async (t) => {
+linuxOnly('it forces the futex fallback for futex_waitv')('where futex_waitv is missing, each pending waitAsync has a thread that sleeps without polling', async (t) => {
   const child = await runNode(
     `
     const { SharedMemory, waitAsync } = require('posix-shm')
@@ -235,7 +235,7 @@ test('waitAsync on a view it cannot read rejects with a TypeError, as wait() thr
   t.is(child.stdout, 'TypeError TypeError ERR_INVALID_ARG_VALUE\n')
 })
 
-test.serial('a peer shrinks the object: a sleeping wait() fails with EFAULT from futex, and a later waitAsync() too', async (t) => {
+linuxOnly("it reads futex waits from /proc and expects futex's EFAULT", test.serial)('a peer shrinks the object: a sleeping wait() fails with EFAULT from futex, and a later waitAsync() too', async (t) => {
   const name = uniqueName('shrink')
   const shm = SharedMemory.create(name, 2 * 4096)
   t.teardown(() => {

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
 import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpenAnonymous, wait, waitAsync } from 'posix-shm'
-import { ROOT, inSharedFutexWait, removeQuietly, runNode, runScript, uniqueName } from './helpers'
+import { inSharedFutexWait, linuxOnly, removeQuietly, ROOT, runNode, runScript, uniqueName } from './helpers'
 
 const FIXTURES = join(ROOT, '__test__', 'fixtures')
 
@@ -69,7 +69,7 @@ test('views that are not over a mapping, bad indexes and bad values are refused 
   }
 })
 
-test('notify wakes a waiter asleep in another process and says how many it woke', async (t) => {
+linuxOnly('it reads futex waits from /proc/<pid>/task')('notify wakes a waiter asleep in another process and says how many it woke', async (t) => {
   const name = uniqueName('wake')
   using shm = SharedMemory.create(name, 4096)
   t.teardown(() => removeQuietly(name))
@@ -290,7 +290,7 @@ test('timeouts beyond what the clock can hold wait forever instead of failing', 
   t.is(await pending, 'ok')
 })
 
-test.serial('a waiter whose page is cut away by a shrinking peer fails with EFAULT instead of spinning', async (t) => {
+linuxOnly('it expects EFAULT from futex or futex_waitv', test.serial)('a waiter whose page is cut away by a shrinking peer fails with EFAULT instead of spinning', async (t) => {
   const name = uniqueName('efault')
   using shm = SharedMemory.create(name, 2 * 4096)
   t.teardown(() => removeQuietly(name))
@@ -311,7 +311,7 @@ test.serial('a waiter whose page is cut away by a shrinking peer fails with EFAU
   t.true(['futex_waitv', 'futex'].includes((error as { syscall?: string }).syscall ?? ''), (error as Error).message)
 })
 
-test.serial('terminating a worker with a wait pending stops that wait and releases its mapping', async (t) => {
+linuxOnly('it counts mappings in /proc/self/maps', test.serial)('terminating a worker with a wait pending stops that wait and releases its mapping', async (t) => {
   const name = uniqueName('terminate')
   const shm = SharedMemory.create(name, 4096)
   t.teardown(() => {
