@@ -20,6 +20,13 @@
 //! - `ArrayBuffer.prototype.transfer()` moves the backing store (not the
 //!   object) to a new ArrayBuffer, which may be posted to another thread.
 //!
+//! So a range stays reserved (`mapping::Claims`) while the ArrayBuffer
+//! object exists (claimed at an explicit unmap, released when the detached
+//! object is collected) and while its backing store exists (claimed when
+//! the buffer is made, released by the finalizer). Whatever of that
+//! outlives the `Mapping` sees a private placeholder instead of the shared
+//! pages, never another mapping.
+//!
 //! One exception needs more: when a worker's environment is torn down,
 //! Node detaches and finalizes every external buffer the worker made, also
 //! one whose backing store `transfer()` moved and `postMessage` sent to
@@ -30,13 +37,6 @@
 //! shared, until the process ends. `worker.terminate()` emits no `exit`
 //! in the worker, so that case stays open there; the facade also refuses
 //! `transfer()` of a mapping in the realm that loaded posix-shm.
-//!
-//! So a range stays reserved (`mapping::Claims`) while the ArrayBuffer
-//! object exists (claimed at an explicit unmap, released when the detached
-//! object is collected) and while its backing store exists (claimed when
-//! the buffer is made, released by the finalizer). Whatever of that
-//! outlives the `Mapping` sees a private placeholder instead of the shared
-//! pages, never another mapping.
 //!
 //! napi-rs's external-buffer helpers are not used: where the runtime
 //! refuses external buffers they fall back to a private copy, which would
