@@ -61,10 +61,11 @@ pub struct Quirks {
   pub nlink: Nlink,
 }
 
+// The three tables below are compiled on every system so the tests see
+// all three; outside the tests only `HERE` is read.
+
 /// Linux: glibc's `shm_open` opens `/dev/shm/<name>`, a tmpfs file
 /// (`mm/shmem.c`), so it behaves as a file does.
-// Every table is compiled on every system so the tests see all three;
-// outside the tests only `HERE` is read.
 #[cfg_attr(not(test), allow(dead_code))]
 pub const LINUX: Quirks = Quirks {
   os: "Linux",
@@ -87,8 +88,6 @@ pub const LINUX: Quirks = Quirks {
 };
 
 /// macOS: xnu `bsd/kern/posix_shm.c`.
-// Every table is compiled on every system so the tests see all three;
-// outside the tests only `HERE` is read.
 #[cfg_attr(not(test), allow(dead_code))]
 pub const MACOS: Quirks = Quirks {
   os: "macOS",
@@ -113,8 +112,6 @@ pub const MACOS: Quirks = Quirks {
 };
 
 /// FreeBSD: `sys/kern/uipc_shm.c`.
-// Every table is compiled on every system so the tests see all three;
-// outside the tests only `HERE` is read.
 #[cfg_attr(not(test), allow(dead_code))]
 pub const FREEBSD: Quirks = Quirks {
   os: "FreeBSD",
