@@ -149,7 +149,7 @@ linuxOnly('the child counts /proc/self/fd')('a descriptor handle: adopting needs
   )
   t.is(child.code, 0, child.stderr)
   const result = JSON.parse(child.stdout)
-  t.deepEqual(result.adoptClosed, ['ERR_SHM_SYSCALL', -constants.errno.EBADF, 'fcntl'])
+  t.deepEqual(result.adoptClosed, ['EBADF', -constants.errno.EBADF, 'fcntl'])
   t.is(result.whileOpen, 1)
   t.is(result.afterClose, 0)
   t.is(result.dropped, 11)

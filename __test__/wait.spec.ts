@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
-import { SharedMemory, mmap, munmap, notify, shmClose, shmFtruncate, shmOpenAnonymous, wait, waitAsync } from 'posix-shm'
+import { SharedMemory, ShmError, mmap, munmap, notify, shmClose, shmFtruncate, shmOpenAnonymous, wait, waitAsync } from 'posix-shm'
 import { inSharedFutexWait, linuxOnly, removeQuietly, ROOT, runNode, runScript, uniqueName } from './helpers'
 
 const FIXTURES = join(ROOT, '__test__', 'fixtures')
@@ -305,6 +305,8 @@ linuxOnly('it expects EFAULT from futex or futex_waitv', test.serial)('a waiter 
   )
   t.is(shrink.code, 0, shrink.stderr)
   const error = await t.throwsAsync(pending)
+  // Made natively on the JavaScript thread, in its final shape.
+  t.true(error instanceof ShmError)
   t.is((error as { code?: string }).code, 'EFAULT')
   // futex_waitv where the kernel has it; futex where it answers ENOSYS
   // (older kernels, and Valgrind, which does not know the call).

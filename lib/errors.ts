@@ -48,16 +48,16 @@ export function outOfRange(argument: string, range: string, received: unknown): 
  */
 export class ShmError extends Error {
   readonly code: string
-  readonly errno: number
-  readonly syscall: string
+  declare readonly errno?: number
+  declare readonly syscall?: string
   declare readonly path?: string
 
-  constructor(message: string, details: { code: string; errno: number; syscall: string; path?: string }) {
+  constructor(message: string, details: { code: string; errno?: number; syscall?: string; path?: string }) {
     super(message)
     this.code = details.code
-    this.errno = details.errno
-    this.syscall = details.syscall
-    if (details.path !== undefined) this.path = details.path
+    if (details.errno !== undefined) (this as { errno?: number }).errno = details.errno
+    if (details.syscall !== undefined) (this as { syscall?: string }).syscall = details.syscall
+    if (details.path !== undefined) (this as { path?: string }).path = details.path
   }
 }
 
@@ -80,34 +80,11 @@ export function systemError(
   return new ShmError(`${code}: ${description}, ${where}${why}`, { code, errno, syscall, path })
 }
 
-interface NativeFailure {
-  code?: unknown
-  errno?: unknown
-  syscall?: unknown
-  message?: unknown
-  /** Why, when the errno alone would not say (posix-shm's own mapping limit). */
-  detail?: unknown
-}
-
-/** Turns what the native layer threw into the error the API promises. */
-function translate(thrown: unknown, path: string | undefined): unknown {
-  if (!(thrown instanceof Error)) return thrown
-  const failure = thrown as NativeFailure
-  if (failure.code === 'ERR_SHM_SYSCALL' && typeof failure.errno === 'number' && typeof failure.syscall === 'string') {
-    const detail = typeof failure.detail === 'string' ? failure.detail : undefined
-    return systemError(failure.errno, failure.syscall, path, String(failure.message), detail)
-  }
-  if (failure.code === 'ERR_SHM_NO_EXTERNAL_BUFFERS') {
-    return new ShmError(thrown.message, { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap', path })
-  }
-  return thrown
-}
-
-/** Calls into the native layer, translating its failures. */
-export function callNative<T>(call: () => T, path?: string): T {
-  try {
-    return call()
-  } catch (thrown) {
-    throw translate(thrown, path)
-  }
+/**
+ * The ShmError for a state that no system call reported (closed,
+ * read-only, the mapping budget, ...): a code of its own, and no `errno`
+ * or `syscall`.
+ */
+export function stateError(code: string, message: string, path?: string): ShmError {
+  return new ShmError(message, { code, path })
 }

@@ -1,9 +1,8 @@
 // FdOwner: a descriptor that belongs to one JavaScript object. close()
 // closes it; if that never happens, the native side closes it when the
 // object is garbage collected or its thread's environment is torn down
-// (src/owner.rs). SharedMemory holds one.
+// (src/core/owner.rs). SharedMemory holds one.
 
-import { callNative } from './errors'
 import { native } from './native'
 
 export class FdOwner {
@@ -23,7 +22,7 @@ export class FdOwner {
    * second close would hit whatever reused the number.
    */
   static adopt(fd: number): FdOwner {
-    return new FdOwner(callNative(() => native.fdOwnerAdopt(fd)), fd)
+    return new FdOwner(native.fdOwnerAdopt(fd), fd)
   }
 
   /**
@@ -36,11 +35,11 @@ export class FdOwner {
     } catch (error) {
       if ((error as { code?: unknown } | null)?.code !== 'ERR_SHM_FD_OWNED') throw error
     }
-    const duplicate = callNative(() => native.shmDuplicate(fd))
+    const duplicate = native.shmDuplicate(fd)
     try {
       return FdOwner.adopt(duplicate)
     } catch (error) {
-      callNative(() => native.shmClose(duplicate))
+      native.shmClose(duplicate)
       throw error
     }
   }
@@ -54,6 +53,6 @@ export class FdOwner {
   close(): void {
     if (this.#fd === -1) return
     this.#fd = -1
-    callNative(() => native.fdOwnerClose(this.#handle))
+    native.fdOwnerClose(this.#handle)
   }
 }

@@ -4,37 +4,11 @@
 // names the package to install. A bare "Cannot find native binding" stack
 // helps nobody.
 
-/**
- * The calls src/fast_calls.rs registers as plain Node-API callbacks (they
- * skip napi-rs's per-call glue), which napi-rs therefore leaves out of the
- * typings it generates.
- */
-interface FastCalls {
-  /** shm_open(name, openFlags, mode); returns the descriptor. */
-  shmOpenNamed(name: string, openFlags: number, mode: number): number
-  /** shm_unlink(name). */
-  shmUnlinkNamed(name: string): void
-  /** ftruncate(fd, length). */
-  shmFtruncate(fd: number, length: number | bigint): void
-  /** close(fd). */
-  shmClose(fd: number): void
-  /** Maps `length` bytes of `fd` from `offset`, MAP_SHARED; one ArrayBuffer over the mapping. */
-  mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
-  /** Detaches the ArrayBuffer (given it or a view on it) and unmaps its memory. */
-  munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
-  /** Takes ownership of `fd`, which must be open and not already owned (ERR_SHM_FD_OWNED); returns the handle whose finalizer closes it. */
-  fdOwnerAdopt(fd: number): object
-  /** Closes the descriptor a handle from `fdOwnerAdopt` owns; later calls do nothing. */
-  fdOwnerClose(handle: object): void
-  /** Waits on a word of a mapping; 0 ok, 1 not-equal, 2 timed-out. */
-  waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
-  /** Wakes up to `count` waiters on a word of a mapping; returns how many were asleep. */
-  notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
-  /** Compares a word of a mapping with `value` through the kernel where it can: 1 differs, 2 equal. */
-  peekInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number): number
-}
+import { stateError, systemError } from './errors'
 
-type Binding = typeof import('../native/binding.js') & FastCalls
+// napi-rs types what it generates (native/binding.d.ts); the plain entries
+// are typed from their table in src/node/entries.rs (native/entries.d.ts).
+type Binding = typeof import('../native/binding.js') & import('../native/entries').Entries
 
 // The supported targets are the ones package.json builds (napi.targets).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -97,3 +71,7 @@ function loadBinding(): Binding {
 }
 
 export const native: Binding = loadBinding()
+
+// Every error the binding throws is made by these, in this environment
+// (each worker loads the binding again, and registers again).
+native.setErrorFactories(systemError, stateError)

@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer'
 
 import { fstat, mmap, munmap, shmClose, shmOpen, type OpenOptions, type ShmStats } from './shm'
 import { protectionBits, validateFunction, validateInteger, validateObject, validateOffset } from './validate'
-import { callNative, invalidType, outOfRange } from './errors'
+import { invalidType, outOfRange } from './errors'
 import { native } from './native'
 
 /**
@@ -155,7 +155,7 @@ export function withMmappedShm<T>(
   validateFunction(body, 'body')
   return withOpenShm(name, options, (fd) => {
     // Grow-only, and safe against another process growing it meanwhile.
-    if (truncate) callNative(() => native.shmGrow(fd, end))
+    if (truncate) native.shmGrow(fd, end)
     return withMmap(length, protections, fd, offset, (mapped) => body(fd, mapped))
   })
 }

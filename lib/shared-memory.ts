@@ -12,7 +12,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import { inspect } from 'node:util'
 
 import { constants } from './constants'
-import { ShmError, callNative, invalidType, outOfRange, withCode } from './errors'
+import { ShmError, invalidType, outOfRange, withCode } from './errors'
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
@@ -193,7 +193,7 @@ export class SharedMemory implements Disposable {
         SharedMemory.zeroCopy = false
       }
     }
-    return { mode: 'copy', region: callNative(() => native.MappedRegion.map(size, protections, fd, 0)) }
+    return { mode: 'copy', region: native.MappedRegion.map(size, protections, fd, 0) }
   }
 
   /** Sizes and maps; on any failure closes the descriptor and unlinks what this call created. */
@@ -205,14 +205,14 @@ export class SharedMemory implements Disposable {
       // and says so: then the object is only grown.
       let allocated = false
       if (setup.sizing === 'allocate' && size !== undefined) {
-        allocated = callNative(() => native.shmAllocate(fd, size!), setup.path)
+        allocated = native.shmAllocate(fd, size!, setup.path)
       }
       if (setup.sizing !== 'none' && !allocated && size !== undefined) {
         // Never shrinks, even racing another create of the same name: a
         // shrink would kill every process mapping past the new end.
-        callNative(() => native.shmGrow(fd, size!), setup.path)
+        native.shmGrow(fd, size!, setup.path)
       }
-      if (setup.seal) callNative(() => native.shmSeal(fd))
+      if (setup.seal) native.shmSeal(fd)
       if (size === undefined) {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
@@ -292,7 +292,7 @@ export class SharedMemory implements Disposable {
     if (seal && process.platform !== 'linux') {
       throw withCode(new Error(`options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`), 'ERR_SHM_SEAL_UNSUPPORTED')
     }
-    const fd = callNative(() => native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal))
+    const fd = native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal)
     return SharedMemory.#map({
       name: undefined,
       path: undefined,
@@ -323,7 +323,7 @@ export class SharedMemory implements Disposable {
     const owner = FdOwner.adoptOrDuplicate(fd)
     let readOnly: boolean
     try {
-      readOnly = askedReadOnly ?? callNative<boolean>(() => native.shmIsReadOnly(owner.fd))
+      readOnly = askedReadOnly ?? native.shmIsReadOnly(owner.fd)
     } catch (error) {
       owner.close()
       throw error
@@ -364,7 +364,7 @@ export class SharedMemory implements Disposable {
       // `munmap` refuses our buffer, but a direct call to the binding can
       // unmap (and so detach) it: then there is nothing left to unmap.
       if (access.mode === 'copy') access.region.close()
-      else if (access.mapped.byteLength !== 0) callNative(() => native.munmapShared(access.mapped))
+      else if (access.mapped.byteLength !== 0) native.munmapShared(access.mapped)
     } finally {
       this.#owner.close()
     }
@@ -403,7 +403,7 @@ export class SharedMemory implements Disposable {
     validateInteger(length, 'length', 0, Math.min(this.size, bufferConstants.MAX_LENGTH))
     const offset = this.#range(byteOffset, length)
     const copy = allocateCopy(length)
-    if (access.mode === 'copy') callNative(() => access.region.readInto(copy, offset))
+    if (access.mode === 'copy') access.region.readInto(copy, offset)
     else copy.set(access.buffer.subarray(offset, offset + length))
     return copy
   }
@@ -414,7 +414,7 @@ export class SharedMemory implements Disposable {
     if (!ArrayBuffer.isView(target)) throw invalidType('target', 'an ArrayBufferView', target)
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength)
     const offset = this.#range(byteOffset, bytes.length)
-    if (access.mode === 'copy') return callNative(() => access.region.readInto(bytes, offset))
+    if (access.mode === 'copy') return access.region.readInto(bytes, offset)
     bytes.set(access.buffer.subarray(offset, offset + bytes.length))
     return bytes.length
   }
@@ -428,7 +428,7 @@ export class SharedMemory implements Disposable {
     else throw invalidType('source', 'an ArrayBufferView or a string', source)
     const offset = this.#range(byteOffset, bytes.length)
     if (this.readOnly) throw readOnlyError()
-    if (access.mode === 'copy') return callNative(() => access.region.write(bytes, offset))
+    if (access.mode === 'copy') return access.region.write(bytes, offset)
     access.buffer.set(bytes, offset)
     return bytes.length
   }
@@ -437,7 +437,7 @@ export class SharedMemory implements Disposable {
   atomicLoad(byteOffset: number): number {
     const access = this.#open()
     const offset = this.#word(byteOffset, false)
-    if (access.mode === 'copy') return callNative(() => access.region.atomicLoad(offset))
+    if (access.mode === 'copy') return access.region.atomicLoad(offset)
     return Atomics.load(intsOf(access), offset / 4)
   }
 
@@ -446,7 +446,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(value)
-    if (access.mode === 'copy') return callNative(() => access.region.atomicStore(offset, int))
+    if (access.mode === 'copy') return access.region.atomicStore(offset, int)
     return Atomics.store(intsOf(access), offset / 4, int)
   }
 
@@ -455,7 +455,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(delta)
-    if (access.mode === 'copy') return callNative(() => access.region.atomicAdd(offset, int))
+    if (access.mode === 'copy') return access.region.atomicAdd(offset, int)
     return Atomics.add(intsOf(access), offset / 4, int)
   }
 
@@ -465,7 +465,7 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, true)
     const from = validateWaitValue(expected)
     const to = validateWaitValue(replacement)
-    if (access.mode === 'copy') return callNative(() => access.region.atomicCompareExchange(offset, from, to))
+    if (access.mode === 'copy') return access.region.atomicCompareExchange(offset, from, to)
     return Atomics.compareExchange(intsOf(access), offset / 4, from, to)
   }
 
@@ -477,8 +477,8 @@ export class SharedMemory implements Disposable {
     const timeout = validateTimeout(timeoutMs)
     const code =
       access.mode === 'copy'
-        ? callNative(() => access.region.wait(offset, expected, timeout))
-        : callNative(() => native.waitInBuffer(access.mapped, offset, expected, timeout))
+        ? access.region.wait(offset, expected, timeout)
+        : native.waitInBuffer(access.mapped, offset, expected, timeout)
     return waitResult(code)
   }
 
@@ -493,8 +493,8 @@ export class SharedMemory implements Disposable {
     return settleWait(
       (settle) =>
         access.mode === 'copy'
-          ? callNative(() => access.region.waitAsync(offset, expected, timeout, settle))
-          : callNative(() => native.waitInBufferAsync(access.mapped, offset, expected, timeout, settle)),
+          ? access.region.waitAsync(offset, expected, timeout, settle)
+          : native.waitInBufferAsync(access.mapped, offset, expected, timeout, settle),
       signal,
     )
   }
@@ -505,8 +505,8 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, false)
     const howMany = validateCount(count)
     return access.mode === 'copy'
-      ? callNative(() => access.region.notify(offset, howMany))
-      : callNative(() => native.notifyInBuffer(access.mapped, offset, howMany))
+      ? access.region.notify(offset, howMany)
+      : native.notifyInBuffer(access.mapped, offset, howMany)
   }
 
   /**

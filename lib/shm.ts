@@ -6,7 +6,7 @@ import { isArrayBuffer, isArrayBufferView } from 'node:util/types'
 
 import { isOwned, trackMapping } from './mapped-buffers'
 import { native } from './native'
-import { callNative, invalidType, invalidValue } from './errors'
+import { invalidType, invalidValue } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'
 import {
   normalizeName,
@@ -29,7 +29,7 @@ export interface OpenOptions {
 }
 
 /** What `fstat` reports about a shared memory object (the native side's type): times in milliseconds since the epoch, as `fs.Stats`. */
-export type ShmStats = import('../native/binding.js').ShmStats
+export type ShmStats = import('../native/entries').ShmStats
 
 const DEFAULT_OPEN_FLAGS: readonly OpenFlag[] = ['read-write']
 const DEFAULT_PERMISSIONS = 0o600
@@ -48,7 +48,7 @@ function openOptions(options: unknown): { flags: number; mode: number } {
 export function shmOpen(name: string, options?: OpenOptions): number {
   const path = normalizeName(name)
   const { flags, mode } = openOptions(options)
-  return callNative(() => native.shmOpenNamed(path, flags, mode), path)
+  return native.shmOpenNamed(path, flags, mode)
 }
 
 /**
@@ -63,14 +63,14 @@ export function shmOpen(name: string, options?: OpenOptions): number {
 export function shmOpenAnonymous(options?: OpenOptions & { attempts?: number }): number {
   const { flags, mode } = openOptions(options)
   const attempts = validateInteger(options?.attempts ?? DEFAULT_ANONYMOUS_ATTEMPTS, 'options.attempts', 1, 2 ** 32 - 1)
-  return callNative(() => native.shmOpenAnonymous(flags, mode, attempts, false))
+  return native.shmOpenAnonymous(flags, mode, attempts, false)
 }
 
 /** Sets the size of the object behind `fd` to exactly `length` bytes. */
 export function shmFtruncate(fd: number, length: number | bigint): void {
   validateFd(fd)
   const size = validateFileLength(length, 'length')
-  callNative(() => native.shmFtruncate(fd, size))
+  native.shmFtruncate(fd, size)
 }
 
 /**
@@ -87,7 +87,7 @@ export function mmap(length: number, protections: readonly Protection[] | number
   const prot = protectionBits(protections)
   validateFd(fd)
   validateOffset(offset)
-  return trackMapping(callNative(() => native.mmapShared(size, prot, fd, offset)))
+  return trackMapping(native.mmapShared(size, prot, fd, offset))
 }
 
 /**
@@ -104,31 +104,31 @@ export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
   if (isOwned(mapped)) {
     throw invalidValue('mapped', "belongs to a SharedMemory: call that object's close(), which also closes its descriptor", mapped)
   }
-  callNative(() => native.munmapShared(mapped))
+  native.munmapShared(mapped)
 }
 
 /** Removes the name `name`; objects stay alive while open or mapped anywhere. */
 export function shmUnlink(name: string): void {
   const path = normalizeName(name)
-  callNative(() => native.shmUnlinkNamed(path), path)
+  native.shmUnlinkNamed(path)
 }
 
 /** Closes `fd`. Closing it again is EBADF, as with `fs.closeSync`. */
 export function shmClose(fd: number): void {
   validateFd(fd)
-  callNative(() => native.shmClose(fd))
+  native.shmClose(fd)
 }
 
 export function fstat(fd: number): ShmStats {
   validateFd(fd)
-  return callNative(() => native.shmFstat(fd))
+  return native.shmFstat(fd)
 }
 
 /** Changes the object's permission bits (not subject to the umask). */
 export function fchmod(fd: number, permissions: readonly Permission[] | number): void {
   validateFd(fd)
   const mode = permissionBits(permissions)
-  callNative(() => native.shmFchmod(fd, mode))
+  native.shmFchmod(fd, mode)
 }
 
 /** Changes the object's owner and group; -1 leaves one unchanged. */
@@ -136,5 +136,5 @@ export function fchown(fd: number, uid: number, gid: number): void {
   validateFd(fd)
   validateId(uid, 'uid')
   validateId(gid, 'gid')
-  callNative(() => native.shmFchown(fd, uid, gid))
+  native.shmFchown(fd, uid, gid)
 }

@@ -70,7 +70,7 @@ export function validateObject(value: unknown, argument: string): asserts value 
  * added, so 'psm_1234' and '/psm_1234' name one object (as Python's
  * multiprocessing.shared_memory does it). Length limits are the platform's
  * (255 bytes after the slash on Linux, 31 with it on macOS, 1023 with it
- * on FreeBSD: `src/platform.rs`) and come back as ENAMETOOLONG.
+ * on FreeBSD: `src/core/platform.rs`) and come back as ENAMETOOLONG.
  */
 export function normalizeName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw invalidType(argument, 'of type string', name)

@@ -2,12 +2,12 @@
 // arguments, results and rules of Atomics.wait, Atomics.waitAsync and
 // Atomics.notify (which cannot help here: V8 keeps their waiters inside
 // one process). The waiting itself is native: a brief spin, then a kernel
-// sleep (futex, ulock, umtx); see src/wait/mod.rs. Pending waitAsync calls
-// share a few watcher threads (src/wait/pending.rs).
+// sleep (futex, ulock, umtx); see src/core/wait/mod.rs. Pending waitAsync calls
+// share a few watcher threads (src/core/wait/pending.rs).
 
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
-import { callNative, invalidType, invalidValue, systemError, withCode } from './errors'
+import { invalidType, invalidValue, withCode } from './errors'
 import { native } from './native'
 import { validateInteger } from './validate'
 
@@ -72,7 +72,7 @@ export function abortError(signal: AbortSignal): Error {
  * rejecting with an AbortError (and stopping the wait) if `signal` aborts.
  */
 export function settleWait(
-  start: (settle: (code: number) => void) => number | { cancel(): void },
+  start: (settle: (result: number | Error) => void) => number | { cancel(): void },
   signal: AbortSignal | undefined,
 ): Promise<WaitResult> {
   if (signal?.aborted) return Promise.reject(abortError(signal))
@@ -83,12 +83,10 @@ export function settleWait(
     }
     // The native side spins briefly first, and answers at once (a result
     // code) if the wait ended within the spin.
-    const settle = (code: number) => {
-      try {
-        resolve(waitResult(code))
-      } catch (error) {
-        reject(error)
-      }
+    // A pending wait whose system call failed settles with its ShmError.
+    const settle = (result: number | Error) => {
+      if (typeof result === 'number') resolve(waitResult(result))
+      else reject(result)
     }
     const started = start((code) => {
       signal?.removeEventListener('abort', onAbort)
@@ -99,20 +97,13 @@ export function settleWait(
   })
 }
 
-/** The system calls a failed wait names, by the index its code carries. */
-const SYSCALLS: readonly string[] = native.waitSyscalls()
-
 /**
  * A native result code as a result. 3 is a synchronous wait given up
  * because its worker is being terminated (or the process is exiting): no
- * JavaScript runs after it, so what it returns is never seen. Codes from
- * 1000 up are a failed wait: 1000 + 1000 * (index into SYSCALLS) + errno.
+ * JavaScript runs after it, so what it returns is never seen. (A failed
+ * wait throws its ShmError natively.)
  */
 export function waitResult(code: number): WaitResult {
-  if (code >= 1000) {
-    const errno = (code - 1000) % 1000
-    throw systemError(-errno, SYSCALLS[Math.floor((code - 1000) / 1000)] ?? SYSCALLS[0]!)
-  }
   return code === 3 ? 'timed-out' : RESULTS[code]!
 }
 
@@ -134,7 +125,7 @@ export function wait(view: Int32Array, index: number, value: number, timeoutMs?:
   const { buffer, byteOffset } = locate(view, index)
   const expected = validateWaitValue(value)
   const timeout = validateTimeout(timeoutMs)
-  return waitResult(callNative(() => native.waitInBuffer(buffer, byteOffset, expected, timeout)))
+  return waitResult(native.waitInBuffer(buffer, byteOffset, expected, timeout))
 }
 
 /**
@@ -160,14 +151,14 @@ export function waitAsync(
   // cut away): a TypeError, or EFAULT on Linux, rejects the promise.
   let first: number
   try {
-    first = callNative(() => native.peekInBuffer(buffer, byteOffset, expected))
+    first = native.peekInBuffer(buffer, byteOffset, expected)
   } catch (error) {
     return Promise.reject(error as Error)
   }
   if (first === 1) return Promise.resolve('not-equal')
   if (timeout <= 0) return Promise.resolve('timed-out')
   return settleWait(
-    (settle) => callNative(() => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle)),
+    (settle) => native.waitInBufferAsync(buffer, byteOffset, expected, timeout, settle),
     signal,
   )
 }
@@ -176,5 +167,5 @@ export function waitAsync(
 export function notify(view: Int32Array, index: number, count?: number): number {
   const { buffer, byteOffset } = locate(view, index)
   const howMany = validateCount(count)
-  return callNative(() => native.notifyInBuffer(buffer, byteOffset, howMany))
+  return native.notifyInBuffer(buffer, byteOffset, howMany)
 }

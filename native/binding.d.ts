@@ -28,7 +28,7 @@ export declare class MappedRegion {
   /** Stores `replacement` if the word holds `expected`; returns the old value. */
   atomicCompareExchange(byteOffset: number, expected: number, replacement: number): number
   wait(byteOffset: number, value: number, timeoutMs: number): number
-  waitAsync(byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait
+  waitAsync(byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void): number | PendingWait
   notify(byteOffset: number, count: number): number
   /** Unmaps (once no pending wait holds the mapping); later calls do nothing. */
   close(): void
@@ -44,127 +44,7 @@ export declare class PendingWait {
 }
 
 /**
- * How many pending `waitAsync` calls watcher threads have handed to the
- * kernel in their current call (Linux 5.16+; 0 elsewhere). With the
- * watchers asleep, these are the waits a `notify` counts. A diagnostic.
+ * Starts waiting on a thread of our own; `settle` gets the result code,
+ * or the error of a failed system call.
  */
-export declare function armedWaitCount(): number
-
-/** Whether `mmap` can hand out zero-copy ArrayBuffers in this process. */
-export declare function externalBuffersAllowed(): boolean
-
-/** How many mappings JavaScript holds now (for tests and diagnostics). */
-export declare function liveMappingCount(): number
-
-/**
- * Keeps the ranges of this environment's mappings whose ArrayBuffers were
- * moved elsewhere (see `external::pin_moved`); the facade calls it on exit.
- */
-export declare function pinMovedMappings(): void
-
-/** The running platform's values of every flag the API accepts. */
-export declare function platformConstants(): PlatformConstants
-
-export interface PlatformConstants {
-  oRdonly: number
-  oRdwr: number
-  oCreat: number
-  oExcl: number
-  oTrunc: number
-  protNone: number
-  protRead: number
-  protWrite: number
-  protExec: number
-  sIrusr: number
-  sIwusr: number
-  sIxusr: number
-  sIrwxu: number
-  sIrgrp: number
-  sIwgrp: number
-  sIxgrp: number
-  sIrwxg: number
-  sIroth: number
-  sIwoth: number
-  sIxoth: number
-  sIrwxo: number
-  pageSize: number
-}
-
-/**
- * How many address ranges posix-shm holds now, mappings and the
- * placeholders of closed mappings that Node may still reach alike: what
- * counts against the mapping budget (for tests and diagnostics).
- */
-export declare function reservedRangeCount(): number
-
-/**
- * Reserves the object's pages from 0 to `length`, growing it to `length`
- * if it is smaller, so a full `/dev/shm` fails here with ENOSPC instead of
- * raising SIGBUS on first touch. Returns false where the platform has no
- * such call for shared memory (`platform::Quirks::fallocate`: macOS has
- * no posix_fallocate), having done nothing.
- */
-export declare function shmAllocate(fd: number, length: number): boolean
-
-/**
- * A duplicate of `fd` (F_DUPFD_CLOEXEC), for `SharedMemory.fromFd` given a
- * descriptor another owner holds.
- */
-export declare function shmDuplicate(fd: number): number
-
-export declare function shmFchmod(fd: number, mode: number): void
-
-export declare function shmFchown(fd: number, uid: number, gid: number): void
-
-export declare function shmFstat(fd: number): ShmStats
-
-/**
- * Grows the object behind `fd` to `length` bytes if it is smaller, and
- * never shrinks it, also when other processes grow it at the same time:
- * a shrink under another process's mapping would kill it with SIGBUS on
- * its next touch past the new end. Returns the size it found.
- */
-export declare function shmGrow(fd: number, length: number): number
-
-/** Whether `fd` was opened read-only (its access mode is O_RDONLY). */
-export declare function shmIsReadOnly(fd: number): boolean
-
-export declare function shmOpenAnonymous(openFlagsBits: number, mode: number, attempts: number, sealable?: boolean | undefined | null): number
-
-/**
- * Seals the size of the object behind `fd`, made by `shmOpenAnonymous`
- * with `sealable`: from then on nobody, in any process, can shrink or grow
- * it (EPERM), or add or remove a seal. A peer that receives the
- * descriptor can then never shrink it under this process's mapping.
- */
-export declare function shmSeal(fd: number): void
-
-/** What `fstat` reports, with numbers as Node's `fs.Stats` gives them. */
-export interface ShmStats {
-  size: number
-  mode: number
-  uid: number
-  gid: number
-  ino: number
-  dev: number
-  nlink: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
-}
-
-/**
- * How many threads posix-shm runs for pending `waitAsync` calls (watchers
- * of up to 127 waits each, or one per wait where the kernel cannot watch
- * many words at once), idle ones included. A diagnostic.
- */
-export declare function waiterThreadCount(): number
-
-/** Starts waiting on a thread of our own; `settle` gets the result code. */
-export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void): number | PendingWait
-
-/**
- * The system calls a failed wait may name: a result code of 1000 or more
- * is `1000 + 1000 * index + errno` (see `Waited::code`).
- */
-export declare function waitSyscalls(): Array<string>
+export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void): number | PendingWait

@@ -1,30 +1,17 @@
-//! The native core of posix-shm: thin Node-API entries over POSIX shared
-//! memory. Numbers in, numbers out; every entry checks its arguments again
-//! (the TypeScript facade checks them first) so that no input can panic or
-//! reach a system call unchecked.
+//! posix-shm's native half, in two layers:
+//! - [`core`]: plain Rust over `nix` and `libc` (objects, descriptors,
+//!   mappings and their registry, waits, platform quirks); imports nothing
+//!   from napi;
+//! - [`node`]: the only code that calls Node-API. Every JavaScript entry is
+//!   declared once in `node::entries`, and every error reaches JavaScript
+//!   through `node::throw`.
 //!
-//! Resources are owned by types that release them on `Drop`: descriptors by
-//! `OwnedFd` until they are handed to JavaScript (or for good, in the
-//! table of [`owner`]), mappings by [`mapping::Mapping`]
-//! held in [`registry`] for as long as JavaScript can reach them.
+//! `core` never imports `node`.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
-// The `#[napi]` entries are only reached through the addon's registration,
-// which unit test builds leave out.
+// The entries are only reached through the addon's registration, which
+// unit test builds leave out.
 #![cfg_attr(test, allow(dead_code))]
 
-mod args;
-mod constants;
-mod errors;
-mod external;
-mod fast_calls;
-mod fd;
-mod mapping;
-mod mmap;
-mod owner;
-mod platform;
-mod region;
-mod registry;
-mod shm;
-mod wait;
-mod words;
+mod core;
+mod node;

@@ -8,7 +8,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::errors::{Failure, Outcome};
+use crate::core::failure::{Failure, Outcome};
 
 /// The largest integer a JavaScript number holds exactly: 2^53 - 1.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;

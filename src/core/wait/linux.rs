@@ -11,8 +11,6 @@ use nix::libc;
 
 use super::{Sleep, Waited};
 
-pub const SYSCALLS: &[&str] = &["futex", "futex_waitv"];
-
 /// Saturates at i64::MAX seconds. time_t is i64 on every Linux triple we
 /// build (all 64-bit); it is not named here because libc marks its
 /// `time_t` alias deprecated on musl.

@@ -17,6 +17,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::core::failure::{Failure, Outcome};
+
 #[cfg(target_os = "freebsd")]
 mod freebsd;
 #[cfg(target_os = "linux")]
@@ -34,10 +36,6 @@ use freebsd as platform;
 use linux as platform;
 #[cfg(target_os = "macos")]
 use macos as platform;
-
-/// The system calls a wait can fail in, as errors name them; a failed
-/// wait's code says which (see `Waited::code`).
-pub const SYSCALLS: &[&str] = platform::SYSCALLS;
 
 /// How one kernel sleep ended.
 pub enum Sleep {
@@ -64,24 +62,20 @@ pub enum Waited {
   /// Cancelled, or the JavaScript environment of a synchronous wait is
   /// being torn down (a worker's `terminate()`, `process.exit()`).
   Cancelled,
-  /// The system call (one of `SYSCALLS`) failed with this errno.
+  /// The named system call failed with this errno.
   Failed(nix::errno::Errno, &'static str),
 }
 
 impl Waited {
-  /// The number the JavaScript side knows it by: 0 ok, 1 not-equal,
-  /// 2 timed-out, 3 cancelled; a failure is 1000 + 1000 * (the system
-  /// call's index in `SYSCALLS`) + errno (every errno is below 1000).
-  pub fn code(self) -> u32 {
+  /// The number JavaScript knows a finished wait by: 0 ok, 1 not-equal,
+  /// 2 timed-out, 3 cancelled; or the failure of its system call.
+  pub fn code(self) -> Outcome<u32> {
     match self {
-      Waited::Ok => 0,
-      Waited::NotEqual => 1,
-      Waited::TimedOut => 2,
-      Waited::Cancelled => 3,
-      Waited::Failed(errno, syscall) => {
-        let call = SYSCALLS.iter().position(|s| *s == syscall).unwrap_or(0) as u32;
-        1000 + 1000 * call + (errno as u32).min(999)
-      }
+      Waited::Ok => Ok(0),
+      Waited::NotEqual => Ok(1),
+      Waited::TimedOut => Ok(2),
+      Waited::Cancelled => Ok(3),
+      Waited::Failed(errno, syscall) => Err(Failure::Sys { errno, syscall }),
     }
   }
 }
@@ -219,17 +213,17 @@ mod tests {
   use super::*;
 
   #[test]
-  fn codes_name_the_system_call() {
-    assert_eq!(Waited::Ok.code(), 0);
-    assert_eq!(Waited::Cancelled.code(), 3);
+  fn a_failed_wait_is_the_failure_of_its_system_call() {
+    assert_eq!(Waited::Ok.code().ok(), Some(0));
+    assert_eq!(Waited::Cancelled.code().ok(), Some(3));
     let efault = nix::errno::Errno::EFAULT;
-    assert_eq!(
-      Waited::Failed(efault, SYSCALLS[0]).code(),
-      1000 + efault as u32
-    );
-    if let Some(second) = SYSCALLS.get(1) {
-      assert_eq!(Waited::Failed(efault, second).code(), 2000 + efault as u32);
-    }
+    assert!(matches!(
+      Waited::Failed(efault, "futex").code(),
+      Err(Failure::Sys {
+        errno: nix::errno::Errno::EFAULT,
+        syscall: "futex"
+      })
+    ));
   }
 
   #[test]

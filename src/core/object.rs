@@ -5,22 +5,22 @@
 //! name that it unlinks at once; for that moment a process of the same
 //! user that guesses or lists the name could open it.
 
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::fd::{OwnedFd, RawFd};
 
-use napi::{sys, Env};
-use napi_derive::napi;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::Mode;
 
-use crate::args;
-use crate::constants::{open_flags_allowed, permissions_allowed};
-use crate::errors::{report, Failure, Outcome};
-use crate::fast_calls;
-use crate::platform;
+use crate::core::args;
+use crate::core::constants::{open_flags_allowed, permissions_allowed};
+use crate::core::descriptor::with_fd;
+use crate::core::failure::{Failure, Outcome};
+use crate::core::platform;
 
-fn open_flags(value: f64) -> Outcome<OFlag> {
+/// Open flags from a JavaScript number: only those `shm_open` accepts
+/// from us, and never truncate with read-only.
+pub fn open_flags(value: f64) -> Outcome<OFlag> {
   let bits = args::bits_within(value, open_flags_allowed(), "openFlags")?;
   let flags = OFlag::from_bits_truncate(bits as nix::libc::c_int);
   // O_RDONLY is 0 on every platform we build for, so "read-only" is the
@@ -36,7 +36,8 @@ fn open_flags(value: f64) -> Outcome<OFlag> {
   Ok(flags)
 }
 
-fn permissions(value: f64) -> Outcome<Mode> {
+/// Permission bits from a JavaScript number: rwx for user, group, other.
+pub fn permissions(value: f64) -> Outcome<Mode> {
   let bits = args::bits_within(value, permissions_allowed(), "permissions")?;
   Ok(Mode::from_bits_truncate(bits as nix::libc::mode_t))
 }
@@ -69,38 +70,19 @@ fn check_name(name: &str, syscall: &'static str) -> Outcome<()> {
   Ok(())
 }
 
-/// `shmOpenNamed(name, openFlags, mode)`: opens (or creates) the object
-/// `name` and returns its descriptor, which from then on belongs to
-/// JavaScript. A plain callback: see `fast_calls`.
-pub unsafe extern "C" fn shm_open_named(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  fast_calls::call(env, info, |[name, open_flags_bits, mode]| {
-    let fd = fast_calls::with_name(env, name, "shm_open", |name| {
-      check_name(name, "shm_open")?;
-      let flags = open_flags(fast_calls::number(env, open_flags_bits, "openFlags")?)?;
-      let mode = permissions(fast_calls::number(env, mode, "permissions")?)?;
-      shm_open(name, flags, mode).map_err(|errno| {
-        let truncating = flags.contains(OFlag::O_TRUNC);
-        platform::explain(&platform::HERE, errno, "shm_open", truncating)
-      })
-    })?;
-    Ok(fd.into_raw_fd())
+/// Opens (or creates) the object `name`.
+pub fn open_named(name: &str, flags: OFlag, mode: Mode) -> Outcome<OwnedFd> {
+  check_name(name, "shm_open")?;
+  shm_open(name, flags, mode).map_err(|errno| {
+    let truncating = flags.contains(OFlag::O_TRUNC);
+    platform::explain(&platform::HERE, errno, "shm_open", truncating)
   })
 }
 
-/// `shmUnlinkNamed(name)`: removes the name. A plain callback.
-pub unsafe extern "C" fn shm_unlink_named(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  fast_calls::call(env, info, |[name]| {
-    fast_calls::with_name(env, name, "shm_unlink", |name| {
-      check_name(name, "shm_unlink")?;
-      shm_unlink(name).map_err(Failure::sys("shm_unlink"))
-    })
-  })
+/// Removes the name `name`.
+pub fn unlink_named(name: &str) -> Outcome<()> {
+  check_name(name, "shm_unlink")?;
+  shm_unlink(name).map_err(Failure::sys("shm_unlink"))
 }
 
 /// An unguessable name: 96 bits from the operating system's random source.
@@ -152,7 +134,12 @@ fn open_by_random_name(flags: OFlag, mode: Mode, attempts: u32) -> Outcome<Owned
 /// An object that no name reaches, only the returned descriptor (and
 /// whoever it is passed to). `sealable`: Linux only, see `seal`.
 #[cfg(target_os = "linux")]
-fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, sealable: bool) -> Outcome<OwnedFd> {
+pub fn open_anonymous(
+  flags: OFlag,
+  mode: Mode,
+  _attempts: u32,
+  sealable: bool,
+) -> Outcome<OwnedFd> {
   use nix::sys::memfd::{memfd_create, MFdFlags};
   let mut memfd_flags = MFdFlags::MFD_CLOEXEC;
   if sealable {
@@ -191,7 +178,12 @@ fn current_umask() -> Mode {
 }
 
 #[cfg(target_os = "freebsd")]
-fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, _sealable: bool) -> Outcome<OwnedFd> {
+pub fn open_anonymous(
+  flags: OFlag,
+  mode: Mode,
+  _attempts: u32,
+  _sealable: bool,
+) -> Outcome<OwnedFd> {
   use std::os::fd::FromRawFd;
   // SAFETY: SHM_ANON is the documented sentinel path for an anonymous
   // object; shm_open reads nothing through it. The returned number is a
@@ -214,56 +206,34 @@ fn open_anonymous(flags: OFlag, mode: Mode, _attempts: u32, _sealable: bool) -> 
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-fn open_anonymous(flags: OFlag, mode: Mode, attempts: u32, _sealable: bool) -> Outcome<OwnedFd> {
+pub fn open_anonymous(
+  flags: OFlag,
+  mode: Mode,
+  attempts: u32,
+  _sealable: bool,
+) -> Outcome<OwnedFd> {
   open_by_random_name(flags, mode, attempts)
 }
 
-/// Seals the size of the object behind `fd`, made by `shmOpenAnonymous`
+/// Seals the size of the object behind `fd`, made by `open_anonymous`
 /// with `sealable`: from then on nobody, in any process, can shrink or grow
 /// it (EPERM), or add or remove a seal. A peer that receives the
 /// descriptor can then never shrink it under this process's mapping.
-#[napi]
-pub fn shm_seal(env: Env, fd: f64) -> napi::Result<()> {
-  let outcome = args::fd(fd).and_then(seal);
-  report(&env, outcome)
-}
-
 #[cfg(target_os = "linux")]
-fn seal(fd: std::os::fd::RawFd) -> Outcome<()> {
+pub fn seal(fd: RawFd) -> Outcome<()> {
   use nix::fcntl::{fcntl, FcntlArg, SealFlag};
   let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
-  crate::fd::with_fd(fd, |fd| fcntl(fd, FcntlArg::F_ADD_SEALS(seals)))
+  with_fd(fd, |fd| fcntl(fd, FcntlArg::F_ADD_SEALS(seals)))
     .map(drop)
     .map_err(Failure::sys("fcntl"))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn seal(_fd: std::os::fd::RawFd) -> Outcome<()> {
+pub fn seal(_fd: RawFd) -> Outcome<()> {
   Err(Failure::Sys {
     errno: Errno::ENOTSUP,
     syscall: "fcntl",
   })
-}
-
-#[napi]
-pub fn shm_open_anonymous(
-  env: Env,
-  open_flags_bits: f64,
-  mode: f64,
-  attempts: f64,
-  sealable: Option<bool>,
-) -> napi::Result<i32> {
-  let outcome = (|| {
-    let attempts = args::integer_in(attempts, "attempts", 1.0, f64::from(u32::MAX))? as u32;
-    let fd = open_anonymous(
-      open_flags(open_flags_bits)?,
-      permissions(mode)?,
-      attempts,
-      sealable.unwrap_or(false),
-    )?;
-    Ok(fd.into_raw_fd())
-  })();
-  report(&env, outcome)
 }
 
 #[cfg(test)]

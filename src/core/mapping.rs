@@ -23,7 +23,51 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use nix::libc::c_void;
 use nix::sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
 
-use crate::errors::{Failure, Outcome};
+use crate::core::args;
+use crate::core::constants::{page_size, protections_allowed};
+use crate::core::descriptor::{object_size, with_fd};
+use crate::core::failure::{Failure, Outcome};
+
+/// Checks the numbers JavaScript gave and maps `length` bytes of `fd` from
+/// `offset`, refusing a range past the object's current end (which would
+/// raise SIGBUS on touch). `before_mapping` may refuse last, once the
+/// arguments are known good and before anything is mapped, so there is
+/// nothing to undo. Shared by `mmap` and copy-mode regions.
+pub fn map_checked(
+  length: f64,
+  protections: f64,
+  fd: f64,
+  offset: f64,
+  before_mapping: impl FnOnce() -> Outcome<()>,
+) -> Outcome<Mapping> {
+  let length = args::byte_count(length, "length")?;
+  let length = NonZeroUsize::new(length as usize).ok_or_else(|| {
+    Failure::OutOfRange(
+      "The value of \"length\" is out of range. It must be > 0. Received 0".into(),
+    )
+  })?;
+  let protections = args::bits_within(protections, protections_allowed(), "protections")?;
+  let protections = ProtFlags::from_bits_truncate(protections as nix::libc::c_int);
+  let fd = args::fd(fd)?;
+  let offset = args::byte_count(offset, "offset")?;
+  let page = page_size();
+  if offset % page != 0 {
+    return Err(Failure::OutOfRange(format!(
+      "The value of \"offset\" is out of range. It must be a multiple of the page size ({page}). Received {offset}"
+    )));
+  }
+  let size = object_size(fd)?;
+  let end = offset + length.get() as u64;
+  if end > size {
+    return Err(Failure::OutOfRange(format!(
+      "offset + length ({end}) is beyond the end of the object ({size} bytes); ftruncate it first"
+    )));
+  }
+  before_mapping()?;
+  with_fd(fd, |fd| {
+    Mapping::map_shared(fd, length, protections, offset as i64)
+  })
+}
 
 /// `Mapping`s alive in this process, zero-copy and copy-mode alike.
 static LIVE: AtomicUsize = AtomicUsize::new(0);

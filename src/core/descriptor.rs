@@ -1,22 +1,17 @@
 //! Calls on a descriptor that JavaScript holds as a plain number: close,
-//! ftruncate, fstat, fchmod, fchown. JavaScript owns these descriptors (as
-//! it owns the numbers `fs.openSync` returns), so here they are only
-//! borrowed for the length of one call.
+//! ftruncate, fstat, fchmod, fchown, sizing. JavaScript owns these
+//! descriptors (as it owns the numbers `fs.openSync` returns), so here they
+//! are only borrowed for the length of one call.
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use napi::{sys, Env};
-use napi_derive::napi;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::stat::{fchmod, fstat, Mode};
-use nix::unistd::{fchown, ftruncate, Gid, Uid};
+use nix::sys::stat::{fstat, Mode};
+use nix::unistd::{Gid, Uid};
 
-use crate::args;
-use crate::constants::permissions_allowed;
-use crate::errors::{report, Failure, Outcome};
-use crate::external::check;
-use crate::fast_calls;
-use crate::platform::{self, Grow};
+use crate::core::failure::{Failure, Outcome};
+use crate::core::owner;
+use crate::core::platform::{self, Grow};
 
 /// Lends a descriptor number from JavaScript to `call`, for one system call.
 pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
@@ -28,54 +23,26 @@ pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
   call(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// A length for ftruncate: a number up to 2^53 - 1, or a bigint up to
-/// 2^63 - 1 (a number needs no BigInt made for it).
-fn file_length(env: sys::napi_env, value: sys::napi_value) -> Outcome<i64> {
-  let mut kind = sys::ValueType::napi_undefined;
-  // SAFETY: `value` is a handle valid for this call; `kind` a live local.
-  let status = unsafe { sys::napi_typeof(env, value, &mut kind) };
-  check(status, "napi_typeof")?;
-  if kind == sys::ValueType::napi_number {
-    let length = args::byte_count(fast_calls::number(env, value, "length")?, "length")?;
-    return Ok(length as i64);
+/// Closes `fd`, unless an owner holds it: a SharedMemory closes its own
+/// descriptor, and a second close would hit whatever had reused the number
+/// by then (`FdOwned`). A second close of the same number is EBADF, as
+/// with `fs.closeSync`.
+pub fn close(fd: RawFd) -> Outcome<()> {
+  if owner::is_owned(fd) {
+    return Err(Failure::FdOwned(fd));
   }
-  if kind != sys::ValueType::napi_bigint {
-    return Err(Failure::InvalidValue(
-      "The argument 'length' must be a number or a bigint".into(),
-    ));
-  }
-  let mut length = 0i64;
-  let mut lossless = false;
-  // SAFETY: `value` is a bigint handle valid for this call; both
-  // out-pointers point at live locals.
-  let status = unsafe { sys::napi_get_value_bigint_int64(env, value, &mut length, &mut lossless) };
-  check(status, "napi_get_value_bigint_int64")?;
-  if !lossless || length < 0 {
-    return Err(Failure::OutOfRange(format!(
-      "The value of \"length\" is out of range. It must be >= 0 and <= {}",
-      i64::MAX
-    )));
-  }
-  Ok(length)
+  nix::unistd::close(fd).map_err(Failure::sys("close"))
 }
 
-/// `shmFtruncate(fd, length)`: sets the size of the object behind `fd` to
-/// exactly `length` bytes. A plain callback: see `fast_calls`.
-pub unsafe extern "C" fn shm_ftruncate(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  fast_calls::call(env, info, |[fd, length]| {
-    let fd = fast_calls::fd(env, fd)?;
-    let length = file_length(env, length)?;
-    with_fd(fd, |fd| ftruncate(fd, length))
-      .map_err(|errno| platform::explain(&platform::HERE, errno, "ftruncate", false))
-  })
+/// Sets the size of the object behind `fd` to exactly `length` bytes.
+pub fn truncate(fd: RawFd, length: i64) -> Outcome<()> {
+  with_fd(fd, |fd| nix::unistd::ftruncate(fd, length))
+    .map_err(|errno| platform::explain(&platform::HERE, errno, "ftruncate", false))
 }
 
 /// What `fstat` reports, with numbers as Node's `fs.Stats` gives them.
-#[napi(object)]
-pub struct ShmStats {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
   pub size: f64,
   pub mode: u32,
   pub uid: u32,
@@ -98,15 +65,12 @@ pub fn object_size(fd: RawFd) -> Outcome<u64> {
   Ok(stat.st_size.max(0) as u64)
 }
 
-#[napi]
-pub fn shm_fstat(env: Env, fd: f64) -> napi::Result<ShmStats> {
-  let outcome =
-    args::fd(fd).and_then(|fd| with_fd(fd, |fd| fstat(fd)).map_err(Failure::sys("fstat")));
-  let stat = report(&env, outcome)?;
+pub fn stats(fd: RawFd) -> Outcome<Stats> {
+  let stat = with_fd(fd, |fd| fstat(fd)).map_err(Failure::sys("fstat"))?;
   // The casts widen platform integer types (which differ in width and sign
   // between Linux, macOS and FreeBSD) to what JavaScript numbers hold.
   #[allow(clippy::unnecessary_cast)]
-  Ok(ShmStats {
+  Ok(Stats {
     size: stat.st_size as f64,
     mode: stat.st_mode as u32,
     uid: stat.st_uid as u32,
@@ -120,38 +84,19 @@ pub fn shm_fstat(env: Env, fd: f64) -> napi::Result<ShmStats> {
   })
 }
 
-#[napi]
-pub fn shm_fchmod(env: Env, fd: f64, mode: f64) -> napi::Result<()> {
-  let outcome = (|| {
-    let fd = args::fd(fd)?;
-    let mode = args::bits_within(mode, permissions_allowed(), "permissions")?;
-    let mode = Mode::from_bits_truncate(mode as nix::libc::mode_t);
-    if let Some(failure) = platform::unsupported(&platform::HERE, "fchmod") {
-      return Err(failure);
-    }
-    with_fd(fd, |fd| fchmod(fd, mode)).map_err(Failure::sys("fchmod"))
-  })();
-  report(&env, outcome)
+pub fn change_mode(fd: RawFd, mode: Mode) -> Outcome<()> {
+  if let Some(failure) = platform::unsupported(&platform::HERE, "fchmod") {
+    return Err(failure);
+  }
+  with_fd(fd, |fd| nix::sys::stat::fchmod(fd, mode)).map_err(Failure::sys("fchmod"))
 }
 
-/// An owner or group id: -1 leaves it unchanged, as with `fs.fchownSync`.
-fn id_arg(value: f64, what: &str) -> Outcome<Option<u32>> {
-  let id = args::integer_in(value, what, -1.0, f64::from(u32::MAX - 1))?;
-  Ok((id >= 0.0).then_some(id as u32))
-}
-
-#[napi]
-pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
-  let outcome = (|| {
-    let fd = args::fd(fd)?;
-    let uid = id_arg(uid, "uid")?.map(Uid::from_raw);
-    let gid = id_arg(gid, "gid")?.map(Gid::from_raw);
-    if let Some(failure) = platform::unsupported(&platform::HERE, "fchown") {
-      return Err(failure);
-    }
-    with_fd(fd, |fd| fchown(fd, uid, gid)).map_err(Failure::sys("fchown"))
-  })();
-  report(&env, outcome)
+/// None leaves the owner or group unchanged.
+pub fn change_owner(fd: RawFd, uid: Option<Uid>, gid: Option<Gid>) -> Outcome<()> {
+  if let Some(failure) = platform::unsupported(&platform::HERE, "fchown") {
+    return Err(failure);
+  }
+  with_fd(fd, |fd| nix::unistd::fchown(fd, uid, gid)).map_err(Failure::sys("fchown"))
 }
 
 /// Reserves the object's pages from 0 to `length`, growing it to `length`
@@ -159,17 +104,7 @@ pub fn shm_fchown(env: Env, fd: f64, uid: f64, gid: f64) -> napi::Result<()> {
 /// raising SIGBUS on first touch. Returns false where the platform has no
 /// such call for shared memory (`platform::Quirks::fallocate`: macOS has
 /// no posix_fallocate), having done nothing.
-#[napi]
-pub fn shm_allocate(env: Env, fd: f64, length: f64) -> napi::Result<bool> {
-  let outcome = (|| {
-    let fd = args::fd(fd)?;
-    let length = args::byte_count(length, "length")?;
-    allocate(fd, length as i64)
-  })();
-  report(&env, outcome)
-}
-
-fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
+pub fn allocate(fd: RawFd, length: i64) -> Outcome<bool> {
   if !platform::HERE.fallocate {
     return Ok(false);
   }
@@ -198,14 +133,8 @@ fn fallocate(_fd: RawFd, _length: i64) -> Outcome<()> {
 /// never shrinks it, also when other processes grow it at the same time:
 /// a shrink under another process's mapping would kill it with SIGBUS on
 /// its next touch past the new end. Returns the size it found.
-#[napi]
-pub fn shm_grow(env: Env, fd: f64, length: f64) -> napi::Result<f64> {
-  let outcome = (|| {
-    let fd = args::fd(fd)?;
-    let length = args::byte_count(length, "length")?;
-    with_fd(fd, |fd| grow(fd, length as i64))
-  })();
-  report(&env, outcome).map(|size| size as f64)
+pub fn grow(fd: RawFd, length: i64) -> Outcome<i64> {
+  with_fd(fd, |fd| grow_locked(fd, length))
 }
 
 /// fstat, then ftruncate if smaller, under an exclusive `flock` on the
@@ -218,13 +147,13 @@ pub fn shm_grow(env: Env, fd: f64, length: f64) -> napi::Result<f64> {
 /// object cannot be locked, the two calls run unguarded. Where an object
 /// can be sized only once (macOS), one that has a smaller size is refused
 /// with an EINVAL that says so (`platform::needs_truncate`).
-fn grow(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
+fn grow_locked(fd: BorrowedFd<'_>, length: i64) -> Outcome<i64> {
   let locked = lock_exclusive(fd);
   let outcome = (|| {
     let size = fstat(fd).map_err(Failure::sys("fstat"))?.st_size;
     match platform::needs_truncate(&platform::HERE, size, length) {
       Grow::Nothing => {}
-      Grow::Truncate => ftruncate(fd, length)
+      Grow::Truncate => nix::unistd::ftruncate(fd, length)
         .map_err(|errno| platform::explain(&platform::HERE, errno, "ftruncate", false))?,
       Grow::Refused => return Err(platform::grow_refused(&platform::HERE, size, length)),
     }
@@ -271,21 +200,13 @@ fn lock_exclusive(fd: BorrowedFd<'_>) -> bool {
 }
 
 /// Whether `fd` was opened read-only (its access mode is O_RDONLY).
-#[napi]
-pub fn shm_is_read_only(env: Env, fd: f64) -> napi::Result<bool> {
-  let outcome = args::fd(fd).and_then(|fd| {
-    let flags = with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFL)).map_err(Failure::sys("fcntl"))?;
-    Ok(OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY)
-  });
-  report(&env, outcome)
+pub fn is_read_only(fd: RawFd) -> Outcome<bool> {
+  let flags = with_fd(fd, |fd| fcntl(fd, FcntlArg::F_GETFL)).map_err(Failure::sys("fcntl"))?;
+  Ok(OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY)
 }
 
 /// A duplicate of `fd` (F_DUPFD_CLOEXEC), for `SharedMemory.fromFd` given a
 /// descriptor another owner holds.
-#[napi]
-pub fn shm_duplicate(env: Env, fd: f64) -> napi::Result<i32> {
-  let outcome = args::fd(fd).and_then(|fd| {
-    with_fd(fd, |fd| fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))).map_err(Failure::sys("fcntl"))
-  });
-  report(&env, outcome)
+pub fn duplicate(fd: RawFd) -> Outcome<RawFd> {
+  with_fd(fd, |fd| fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))).map_err(Failure::sys("fcntl"))
 }

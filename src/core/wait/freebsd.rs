@@ -10,8 +10,6 @@ use nix::libc;
 
 use super::{Sleep, Waited};
 
-pub const SYSCALLS: &[&str] = &["_umtx_op"];
-
 /// A plain load, which a word whose page a shrinking peer cut away turns
 /// into a SIGBUS. (Asking the kernel, as on Linux, is left for when this
 /// can be run: UMTX_OP_WAIT_UINT with a zero timeout might sleep out a
@@ -55,7 +53,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
   match Errno::last() {
     Errno::ETIMEDOUT => Sleep::TimedOut,
     Errno::EINTR => Sleep::Interrupted,
-    errno => Sleep::Failed(errno, SYSCALLS[0]),
+    errno => Sleep::Failed(errno, "_umtx_op"),
   }
 }
 

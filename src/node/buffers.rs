@@ -47,11 +47,12 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::{sys, Env};
+use napi::sys;
 
-use crate::errors::{Failure, Outcome};
-use crate::mapping::{Claim, Claims, Mapping};
-use crate::registry::{self, Entry, Holder};
+use crate::core::failure::{Failure, Outcome};
+use crate::core::mapping::{Claim, Claims, Mapping};
+use crate::core::registry::{self, Entry, Holder};
+use crate::node::convert::check;
 
 /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1`, read once when the addon loads: behave
 /// as if the runtime refused external buffers, so that mode can be tested
@@ -68,24 +69,12 @@ pub fn allowed() -> bool {
   !REFUSE_EXTERNAL_BUFFERS.load(Ordering::Relaxed)
 }
 
-pub fn check(status: sys::napi_status, call: &'static str) -> Outcome<()> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(Failure::NodeApi {
-      status: status.into(),
-      call,
-    })
-  }
-}
-
 /// Wraps `mapping` in one external ArrayBuffer and hands its ownership to
 /// the registry. On any failure the mapping is dropped, so unmapped.
-pub fn hand_out(env: &Env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
+pub fn hand_out(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
   let claims = Claims::new(&mapping, &[Claim::Store]);
   mapping.share_range(Arc::clone(&claims));
   let store_claim = Arc::into_raw(Arc::clone(&claims));
-  let env = env.raw();
   let mut array_buffer = ptr::null_mut();
   // SAFETY: the data pointer and length describe a live mapping whose
   // range stays reserved until the finalizer releases the store claim
@@ -249,13 +238,12 @@ unsafe extern "C" fn finalize_object(_env: sys::napi_env, data: *mut c_void, _hi
 
 /// Detaches `array_buffer` and unmaps its range, if it is a live mapping
 /// of ours; otherwise touches nothing and says so.
-pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
+pub fn unmap(env: sys::napi_env, array_buffer: sys::napi_value) -> Outcome<()> {
   let mut data = ptr::null_mut();
   let mut length = 0usize;
   // SAFETY: `array_buffer` is an ArrayBuffer handle valid for this call;
   // the out-pointers point at live locals.
-  let status =
-    unsafe { sys::napi_get_arraybuffer_info(env.raw(), array_buffer, &mut data, &mut length) };
+  let status = unsafe { sys::napi_get_arraybuffer_info(env, array_buffer, &mut data, &mut length) };
   check(status, "napi_get_arraybuffer_info")?;
   let entry = if data.is_null() {
     None
@@ -272,7 +260,7 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
   let Some(claims) = entry.mapping.claims().cloned() else {
     registry::adopt(entry);
     return Err(Failure::NodeApi {
-      status: napi::Status::GenericFailure,
+      status: sys::Status::napi_generic_failure,
       call: "munmap (a mapping without claims)",
     });
   };
@@ -284,7 +272,7 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
   // finalizer takes back `object_claim` and reads nothing else.
   let status = unsafe {
     sys::napi_add_finalizer(
-      env.raw(),
+      env,
       array_buffer,
       object_claim as *mut c_void,
       Some(finalize_object),
@@ -301,14 +289,14 @@ pub fn unmap(env: &Env, array_buffer: sys::napi_value) -> Outcome<()> {
   }
   // Detach: once this succeeds no JavaScript value reaches the range.
   // SAFETY: `array_buffer` is a valid ArrayBuffer handle for this call.
-  let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), array_buffer) };
+  let status = unsafe { sys::napi_detach_arraybuffer(env, array_buffer) };
   if let Err(failure) = check(status, "napi_detach_arraybuffer") {
     // Still reachable: put it back untouched (the object claim ends when
     // the object is collected, as usual).
     registry::adopt(entry);
     return Err(failure);
   }
-  forget_holder(env.raw(), entry.holder);
+  forget_holder(env, entry.holder);
   // The shared pages go now (a placeholder takes their place while the
   // claims last), unless a pending wait still holds the mapping.
   drop(entry);

@@ -14,10 +14,6 @@ use nix::libc;
 
 use super::{Sleep, Waited};
 
-/// The errors name the call a wait sleeps in: the first where the system
-/// has it, else the second.
-pub const SYSCALLS: &[&str] = &["os_sync_wait_on_address", "__ulock_wait"];
-
 const OS_SYNC_SHARED: u32 = 1; // OS_SYNC_WAIT_ON_ADDRESS_SHARED == OS_SYNC_WAKE_BY_ADDRESS_SHARED
 const OS_CLOCK_MACH_ABSOLUTE_TIME: u32 = 32;
 const UL_COMPARE_AND_WAIT_SHARED: u32 = 3;
@@ -104,7 +100,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
         None => (os.wait)(address, u64::from(expected), 4, OS_SYNC_SHARED),
       }
     };
-    return outcome(result, SYSCALLS[0]);
+    return outcome(result, "os_sync_wait_on_address");
   }
   // __ulock_wait takes microseconds in a u32, 0 meaning forever.
   let micros = timeout.map_or(0, |t| t.as_micros().clamp(1, u32::MAX as u128) as u32);
@@ -117,7 +113,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
       micros,
     )
   };
-  outcome(result, SYSCALLS[1])
+  outcome(result, "__ulock_wait")
 }
 
 /// Neither call reports how many it woke. A bounded count wakes one at a

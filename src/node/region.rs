@@ -13,12 +13,14 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use nix::sys::mman::ProtFlags;
 
-use crate::args;
-use crate::errors::{report, Failure, Outcome};
-use crate::external::{account, check};
-use crate::mapping::Mapping;
-use crate::mmap::{checked_mapping, is_kind};
-use crate::words::{self, Settle, Started, Word};
+use crate::core::args;
+use crate::core::failure::{Failure, Outcome};
+use crate::core::mapping::{self, Mapping};
+use crate::core::word::{self, Word};
+use crate::node::buffers::account;
+use crate::node::convert::{check, is_kind};
+use crate::node::throw::report;
+use crate::node::wait::{env_alive, wait_async_on, Settle, Started};
 
 #[napi(custom_finalize)]
 pub struct MappedRegion {
@@ -231,7 +233,7 @@ impl MappedRegion {
   ) -> napi::Result<MappedRegion> {
     let mapping = report(
       &env,
-      checked_mapping(length, protections, fd, offset, false),
+      mapping::map_checked(length, protections, fd, offset, || Ok(())),
     )?;
     // No ArrayBuffer here for V8 to count: say it ourselves, as `close` and
     // the finalizer take it back.
@@ -343,14 +345,15 @@ impl MappedRegion {
     timeout_ms: f64,
   ) -> napi::Result<u32> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
+    let raw = env.raw();
     report(
       env,
-      words::waited_code(words::wait_on(env.raw(), &word, value, timeout_ms)),
+      word::wait_on(&word, value, timeout_ms, &mut || env_alive(raw)),
     )
   }
 
   #[napi(
-    ts_args_type = "byteOffset: number, value: number, timeoutMs: number, settle: (result: number) => void",
+    ts_args_type = "byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void",
     ts_return_type = "number | PendingWait"
   )]
   pub fn wait_async(
@@ -362,16 +365,13 @@ impl MappedRegion {
     settle: Settle,
   ) -> napi::Result<Started> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    report(
-      env,
-      words::wait_async_on(env, word, value, timeout_ms, settle),
-    )
+    report(env, wait_async_on(env, word, value, timeout_ms, settle))
   }
 
   #[napi]
   pub fn notify(&self, env: &Env, byte_offset: f64, count: f64) -> napi::Result<u32> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    Ok(words::notify_on(&word, count))
+    Ok(word::notify_on(&word, count))
   }
 
   /// Unmaps (once no pending wait holds the mapping); later calls do nothing.

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
-use crate::mapping::{Claims, Mapping};
+use crate::core::mapping::{Claims, Mapping};
 
 pub struct Entry {
   pub mapping: Arc<Mapping>,

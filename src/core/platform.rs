@@ -14,7 +14,7 @@
 
 use nix::errno::Errno;
 
-use crate::errors::Failure;
+use crate::core::failure::Failure;
 
 /// What `st_nlink` from `fstat` means for a shared memory object.
 // Only one variant is built outside the tests (see `Quirks::nlink`).

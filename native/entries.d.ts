@@ -1,0 +1,180 @@
+// Made from the entry table in src/node/entries.rs; `npm run build:entries` rewrites it,
+// and `cargo test` fails while it differs from the table.
+
+export interface ShmStats {
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  ino: number
+  dev: number
+  nlink: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+}
+
+export interface PlatformConstants {
+  oRdonly: number
+  oRdwr: number
+  oCreat: number
+  oExcl: number
+  oTrunc: number
+  protNone: number
+  protRead: number
+  protWrite: number
+  protExec: number
+  sIrusr: number
+  sIwusr: number
+  sIxusr: number
+  sIrwxu: number
+  sIrgrp: number
+  sIwgrp: number
+  sIxgrp: number
+  sIrwxg: number
+  sIroth: number
+  sIwoth: number
+  sIxoth: number
+  sIrwxo: number
+  pageSize: number
+}
+
+/** The plain Node-API entries of the binding. */
+export interface Entries {
+  /**
+   * Registers the facade's error factories for this environment: every
+   * error the binding throws from then on is made by them (see `throw`).
+   */
+  setErrorFactories(systemError: (errno: number, syscall: string, path?: string, fallbackMessage?: string, detail?: string) => Error, stateError: (code: string, message: string, path?: string) => Error): void
+  /**
+   * shm_open(name, openFlags, mode); returns the descriptor, which from
+   * then on belongs to JavaScript.
+   */
+  shmOpenNamed(name: string, openFlags: number, mode: number): number
+  /**
+   * shm_unlink(name).
+   */
+  shmUnlinkNamed(name: string): void
+  /**
+   * Opens an object that no name reaches (memfd on Linux, SHM_ANON on
+   * FreeBSD, a random name unlinked at once on macOS, tried `attempts`
+   * times); returns the descriptor. `sealable`: Linux only, see shmSeal.
+   */
+  shmOpenAnonymous(openFlags: number, mode: number, attempts: number, sealable?: boolean): number
+  /**
+   * Seals the size of an object opened by shmOpenAnonymous with
+   * `sealable`: nobody can shrink or grow it from then on (Linux).
+   */
+  shmSeal(fd: number): void
+  /**
+   * ftruncate(fd, length): sets the object's size to exactly `length`.
+   */
+  shmFtruncate(fd: number, length: number | bigint): void
+  /**
+   * close(fd), refused (ERR_SHM_FD_OWNED) for a descriptor a
+   * SharedMemory owns.
+   */
+  shmClose(fd: number): void
+  /**
+   * fstat(fd).
+   */
+  shmFstat(fd: number): ShmStats
+  /**
+   * fchmod(fd, mode).
+   */
+  shmFchmod(fd: number, mode: number): void
+  /**
+   * fchown(fd, uid, gid); -1 leaves one unchanged.
+   */
+  shmFchown(fd: number, uid: number, gid: number): void
+  /**
+   * Reserves the object's pages up to `length` (posix_fallocate), so a
+   * full /dev/shm fails here rather than with SIGBUS on first touch;
+   * false where the platform cannot. `path` names the object in errors.
+   */
+  shmAllocate(fd: number, length: number, path?: string): boolean
+  /**
+   * Grows the object to `length` bytes if it is smaller, never shrinking
+   * it, also against other processes growing it at once; returns the size
+   * it found. `path` names the object in errors.
+   */
+  shmGrow(fd: number, length: number, path?: string): number
+  /**
+   * Whether `fd` was opened read-only.
+   */
+  shmIsReadOnly(fd: number): boolean
+  /**
+   * A duplicate of `fd` (F_DUPFD_CLOEXEC).
+   */
+  shmDuplicate(fd: number): number
+  /**
+   * Takes ownership of `fd`, which must be open and not already owned
+   * (ERR_SHM_FD_OWNED); returns the handle whose collection closes it.
+   */
+  fdOwnerAdopt(fd: number): object
+  /**
+   * Closes the descriptor a handle from fdOwnerAdopt owns; later calls
+   * do nothing.
+   */
+  fdOwnerClose(handle: object): void
+  /**
+   * Maps `length` bytes of `fd` from `offset`, MAP_SHARED; one
+   * ArrayBuffer over the mapping.
+   */
+  mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
+  /**
+   * Detaches the ArrayBuffer (given it or a view on it) and unmaps its
+   * memory once nothing can still use it.
+   */
+  munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
+  /**
+   * Waits on a word of a mapping while it holds `value`; 0 ok,
+   * 1 not-equal, 2 timed-out, 3 cancelled (the environment is ending).
+   */
+  waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
+  /**
+   * Compares a word of a mapping with `value` through the kernel where it
+   * can (a word whose page is gone is EFAULT, not SIGBUS): 1 differs,
+   * 2 equal.
+   */
+  peekInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number): number
+  /**
+   * Wakes up to `count` waiters on a word of a mapping; returns how many
+   * were asleep.
+   */
+  notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
+  /**
+   * Whether mmapShared can hand out zero-copy ArrayBuffers here.
+   */
+  externalBuffersAllowed(): boolean
+  /**
+   * The running platform's values of every flag the API accepts.
+   */
+  platformConstants(): PlatformConstants
+  /**
+   * How many mappings JavaScript holds now (a diagnostic).
+   */
+  liveMappingCount(): number
+  /**
+   * How many address ranges posix-shm holds now, mappings and the
+   * placeholders of closed mappings that Node may still reach alike: what
+   * counts against the mapping budget (a diagnostic).
+   */
+  reservedRangeCount(): number
+  /**
+   * Keeps the ranges of this environment's mappings whose ArrayBuffers
+   * were moved elsewhere; the facade calls it as a worker exits.
+   */
+  pinMovedMappings(): void
+  /**
+   * How many threads posix-shm runs for pending waitAsync calls, idle
+   * ones included (a diagnostic).
+   */
+  waiterThreadCount(): number
+  /**
+   * How many pending waitAsync calls watcher threads have handed to the
+   * kernel in their current call (Linux 5.16+; 0 elsewhere): the waits a
+   * notify counts (a diagnostic).
+   */
+  armedWaitCount(): number
+}

@@ -1,0 +1,61 @@
+//! Everything a call can fail with, as plain data. The boundary
+//! (`node::throw`) turns each into the error JavaScript sees; nothing here
+//! knows how.
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+
+use crate::core::mapping::MappingBudget;
+
+/// Everything a native entry can fail with.
+#[derive(Debug)]
+pub enum Failure {
+  /// A system call failed with this errno.
+  Sys { errno: Errno, syscall: &'static str },
+  /// A system call failed, or was not made because it would fail, for a
+  /// reason of the platform's (see `platform`) that `detail` explains.
+  Platform {
+    errno: Errno,
+    syscall: &'static str,
+    detail: String,
+  },
+  /// A failure concerning the object named `path` (its `path` property).
+  At { path: String, failure: Box<Failure> },
+  /// A number outside what the call accepts: `RangeError`, `ERR_OUT_OF_RANGE`.
+  OutOfRange(String),
+  /// A value of the right type but not usable: `TypeError`, `ERR_INVALID_ARG_VALUE`.
+  InvalidValue(String),
+  /// The runtime refuses external ArrayBuffers (Electron 21 and later), or
+  /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1` asked us to behave as if it did.
+  NoExternalBuffers,
+  /// posix-shm holds all the mappings it may (see `mapping::BUDGET`).
+  MappingBudget(MappingBudget),
+  /// Memory for a copy of this many bytes, a length the caller chose,
+  /// could not be had: `RangeError`, `ERR_MEMORY_ALLOCATION_FAILED` (an
+  /// allocation failure must never abort the process).
+  Allocation(usize),
+  /// The descriptor already belongs to an owner (a `SharedMemory`), which
+  /// will close it: owning it twice would close it twice.
+  FdOwned(RawFd),
+  /// A call into the JavaScript runtime failed where it should not (its
+  /// status number); the boundary's own failures travel in this type too,
+  /// so that one `?` serves both layers. Reported, never unwrapped.
+  NodeApi { status: i32, call: &'static str },
+}
+
+pub type Outcome<T> = std::result::Result<T, Failure>;
+
+impl Failure {
+  pub fn sys(syscall: &'static str) -> impl FnOnce(Errno) -> Failure {
+    move |errno| Failure::Sys { errno, syscall }
+  }
+
+  /// This failure, about the object named `path`.
+  pub fn at(self, path: &str) -> Failure {
+    Failure::At {
+      path: path.to_owned(),
+      failure: Box::new(self),
+    }
+  }
+}
