@@ -1,8 +1,8 @@
 // npm run bench: every implementation measured in the same run, rows
 // interleaved, several repetitions, each one a fresh process; prints
 // medians with min-max and ratios, writes bench/results.json and the chart
-// bench/chart.svg, and with --update-readme rewrites the README's
-// Performance section from these numbers.
+// bench/chart.svg, and with --update-readme rewrites the tables in
+// bench/README.md (between its bench markers) from these numbers.
 //
 //   npm run bench                    full sizes, 5 repetitions
 //   npm run bench -- --short         small sizes, 1 repetition (what .ci/run does)
@@ -278,16 +278,16 @@ writeFileSync(join(bench, 'chart.svg'), chart(results))
 console.log('\nwrote bench/results.json and bench/chart.svg')
 
 if (args.has('--update-readme')) {
-  const readmePath = join(root, 'README.md')
+  const readmePath = join(bench, 'README.md')
   const readme = readFileSync(readmePath, 'utf8')
   const begin = '<!-- bench:begin -->'
   const end = '<!-- bench:end -->'
-  const section = `${begin}\nMeasured by \`npm run bench\` on ${machine}; ${runs} repetitions, each a fresh process, medians.\n\n![benchmark chart](bench/chart.svg)\n\n${output}\n${end}`
+  const section = `${begin}\nMeasured by \`npm run bench\` on ${machine}; ${runs} repetitions, each a fresh process, medians.\n\n![benchmark chart](chart.svg)\n\n${output}\n${end}`
   const start = readme.indexOf(begin)
   const stop = readme.indexOf(end)
-  if (start < 0 || stop < 0) throw new Error('README.md has no bench markers')
+  if (start < 0 || stop < 0) throw new Error('bench/README.md has no bench markers')
   writeFileSync(readmePath, readme.slice(0, start) + section + readme.slice(stop + end.length))
-  console.log('updated the Performance section of README.md')
+  console.log('updated the tables in bench/README.md')
 }
 
 /** Horizontal bars per workload, one colour per implementation, each group scaled to its own maximum. */
