@@ -10,7 +10,6 @@ use nix::sys::stat::{fstat, Mode};
 use nix::unistd::{Gid, Uid};
 
 use crate::core::failure::{Failure, Outcome};
-use crate::core::owner;
 use crate::core::platform::{self, Grow};
 
 /// Lends a descriptor number from JavaScript to `call`, for one system call.
@@ -21,17 +20,6 @@ pub fn with_fd<T>(fd: RawFd, call: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
   // the call acts on that descriptor, exactly as `fs.fstatSync(n)` would.
   // Neither case touches memory.
   call(unsafe { BorrowedFd::borrow_raw(fd) })
-}
-
-/// Closes `fd`, unless an owner holds it: a SharedMemory closes its own
-/// descriptor, and a second close would hit whatever had reused the number
-/// by then (`FdOwned`). A second close of the same number is EBADF, as
-/// with `fs.closeSync`.
-pub fn close(fd: RawFd) -> Outcome<()> {
-  if owner::is_owned(fd) {
-    return Err(Failure::FdOwned(fd));
-  }
-  nix::unistd::close(fd).map_err(Failure::sys("close"))
 }
 
 /// Sets the size of the object behind `fd` to exactly `length` bytes.

@@ -6,8 +6,6 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
-use crate::core::mapping::MappingBudget;
-
 /// Everything a native entry can fail with.
 #[derive(Debug)]
 pub enum Failure {
@@ -29,8 +27,9 @@ pub enum Failure {
   /// The runtime refuses external ArrayBuffers (Electron 21 and later), or
   /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1` asked us to behave as if it did.
   NoExternalBuffers,
-  /// posix-shm holds all the mappings it may (see `mapping::BUDGET`).
-  MappingBudget(MappingBudget),
+  /// posix-shm holds `ours` mappings, all it may (see `mapping::BUDGET`),
+  /// a share of the system's cap `system` where there is one.
+  MappingBudget { ours: usize, system: Option<usize> },
   /// Memory for a copy of this many bytes, a length the caller chose,
   /// could not be had: `RangeError`, `ERR_MEMORY_ALLOCATION_FAILED` (an
   /// allocation failure must never abort the process).

@@ -146,7 +146,10 @@ impl Mapping {
       })
       .is_err()
     {
-      return Err(Failure::MappingBudget(budget));
+      return Err(Failure::MappingBudget {
+        ours: budget.ours,
+        system: budget.system,
+      });
     }
     // SAFETY: we let the kernel choose the address (no MAP_FIXED), so no
     // existing mapping is replaced; the new range is owned by the returned

@@ -70,6 +70,17 @@ pub fn is_owned(fd: RawFd) -> bool {
   owned().numbers.contains(&fd)
 }
 
+/// Closes `fd`, unless an owner holds it: a SharedMemory closes its own
+/// descriptor, and a second close would hit whatever had reused the number
+/// by then (`FdOwned`). A second close of the same number is EBADF, as
+/// with `fs.closeSync`.
+pub fn close_unowned(fd: RawFd) -> Outcome<()> {
+  if is_owned(fd) {
+    return Err(Failure::FdOwned(fd));
+  }
+  nix::unistd::close(fd).map_err(Failure::sys("close"))
+}
+
 /// Checks that `fd` may be adopted: it is open (asked with the cheapest
 /// call that answers), and no owner holds it. `adopt` checks ownership
 /// again under the lock; this early answer spares the caller making a

@@ -10,7 +10,7 @@ use nix::sys::mman::ProtFlags;
 use crate::core::failure::{Failure, Outcome};
 use crate::core::mapping::Mapping;
 use crate::core::registry;
-use crate::core::wait::pending::Watched;
+use crate::core::wait::slot::Watched;
 use crate::core::wait::{self, Waited};
 
 /// A word: the mapping that holds it (kept mapped while this lives) and

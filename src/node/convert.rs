@@ -12,7 +12,6 @@ use nix::errno::Errno;
 
 use crate::core::args;
 use crate::core::failure::{Failure, Outcome};
-use crate::node::throw;
 
 /// A Node-API status as an outcome: anything but ok is a `NodeApi` failure.
 pub fn check(status: sys::napi_status, call: &'static str) -> Outcome<()> {
@@ -24,7 +23,7 @@ pub fn check(status: sys::napi_status, call: &'static str) -> Outcome<()> {
 }
 
 /// The arguments of a call, `N` of them; missing ones are `undefined`.
-fn arguments<const N: usize>(
+pub fn arguments<const N: usize>(
   env: sys::napi_env,
   info: sys::napi_callback_info,
 ) -> Outcome<[sys::napi_value; N]> {
@@ -44,27 +43,6 @@ fn arguments<const N: usize>(
   };
   check(status, "napi_get_cb_info")?;
   Ok(argv)
-}
-
-/// The whole of a plain callback taking `N` arguments: reads them, runs
-/// `body`, and hands its outcome to JavaScript (the value, or the failure
-/// thrown and a null handle, which Node-API reads as undefined under the
-/// pending exception).
-pub fn call<const N: usize, R: Returned>(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-  body: impl FnOnce([sys::napi_value; N]) -> Outcome<R>,
-) -> sys::napi_value {
-  match arguments::<N>(env, info)
-    .and_then(body)
-    .and_then(|returned| returned.into_js(env))
-  {
-    Ok(value) => value,
-    Err(failure) => {
-      throw::throw(env, failure);
-      ptr::null_mut()
-    }
-  }
 }
 
 /// One argument of an entry: how it is read, and its TypeScript type.

@@ -54,6 +54,27 @@ pub struct Entry {
   pub returns: &'static str,
 }
 
+/// The whole of a plain callback taking `N` arguments: reads them, runs
+/// `body`, and hands its outcome to JavaScript (the value, or the failure
+/// thrown and a null handle, which Node-API reads as undefined under the
+/// pending exception).
+fn call<const N: usize, R: Returned>(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+  body: impl FnOnce([sys::napi_value; N]) -> Outcome<R>,
+) -> sys::napi_value {
+  match convert::arguments::<N>(env, info)
+    .and_then(body)
+    .and_then(|returned| returned.into_js(env))
+  {
+    Ok(value) => value,
+    Err(failure) => {
+      throw::throw(env, failure);
+      ptr::null_mut()
+    }
+  }
+}
+
 macro_rules! entries {
   ($(
     $(#[doc = $doc:literal])*
@@ -66,7 +87,7 @@ macro_rules! entries {
         info: sys::napi_callback_info,
       ) -> sys::napi_value {
         const ARITY: usize = <[&str]>::len(&[$(stringify!($arg)),*]);
-        convert::call::<ARITY, $ret>(env, info, |argv| {
+        call::<ARITY, $ret>(env, info, |argv| {
           #[allow(unused_mut, unused_variables)]
           let mut argv = argv.into_iter();
           #[allow(unused_variables)]
@@ -170,7 +191,7 @@ entries! {
   /// close(fd), refused (ERR_SHM_FD_OWNED) for a descriptor a
   /// SharedMemory owns.
   fn shmClose(env, fd: Fd) -> () {
-    descriptor::close(fd.0)
+    owner::close_unowned(fd.0)
   }
 
   /// fstat(fd).

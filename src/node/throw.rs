@@ -22,7 +22,6 @@ use std::ptr;
 use napi::sys;
 
 use crate::core::failure::{Failure, Outcome};
-use crate::core::mapping::MappingBudget;
 use crate::node::convert::{check, Arg};
 
 /// The facade's two error factories, held by this environment.
@@ -259,14 +258,14 @@ fn state_error(
   call(env, factory, &args)
 }
 
-fn budget_message(budget: MappingBudget) -> String {
-  let system = budget.system.map_or(String::new(), |cap| {
+fn budget_message(ours: usize, system: Option<usize>) -> String {
+  let system = system.map_or(String::new(), |cap| {
     format!(", three quarters of vm.max_map_count ({cap})")
   });
   format!(
     "posix-shm holds {} mappings, all it may{system}; mappings dropped without munmap() or close() are \
      unmapped only when the event loop turns",
-    budget.ours
+    ours
   )
 }
 
@@ -317,9 +316,12 @@ pub fn error_value(env: sys::napi_env, failure: Failure) -> Outcome<Option<sys::
        cannot be handed to JavaScript without copying it, and a copy would not be shared",
       path,
     ),
-    Failure::MappingBudget(budget) => {
-      state_error(env, "ERR_SHM_MAPPING_BUDGET", &budget_message(budget), path)
-    }
+    Failure::MappingBudget { ours, system } => state_error(
+      env,
+      "ERR_SHM_MAPPING_BUDGET",
+      &budget_message(ours, system),
+      path,
+    ),
     Failure::FdOwned(fd) => state_error(
       env,
       "ERR_SHM_FD_OWNED",

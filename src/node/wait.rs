@@ -15,7 +15,8 @@ use napi::{sys, Env, JsValue, Status};
 use napi_derive::napi;
 
 use crate::core::failure::{Failure, Outcome};
-use crate::core::wait::pending::{self, Slot};
+use crate::core::wait::pending;
+use crate::core::wait::slot::{self, Slot};
 use crate::core::wait::{self, Waited};
 use crate::core::word::{self, Word};
 use crate::node::convert::{Arg, BufferMemory};
@@ -161,7 +162,7 @@ pub fn wait_async_on(
     Err(start) => start,
   };
   let deadline = wait::deadline(start, limit);
-  let done: pending::Done = Box::new(move |waited: Waited| {
+  let done: slot::Done = Box::new(move |waited: Waited| {
     settle.call(Settled(waited), ThreadsafeFunctionCallMode::NonBlocking);
     // `settle` drops here: the event loop may exit.
   });

@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use super::{Sleep, Waited};
+use super::outcome::{Sleep, Waited};
 
 /// A plain load, which a word whose page a shrinking peer cut away turns
 /// into a SIGBUS. (Asking the kernel, as on Linux, is left for when this

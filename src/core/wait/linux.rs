@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::libc;
 
-use super::{Sleep, Waited};
+use super::outcome::{Sleep, Waited};
 
 /// Saturates at i64::MAX seconds. time_t is i64 on every Linux triple we
 /// build (all 64-bit); it is not named here because libc marks its

@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::libc;
 
-use super::{Sleep, Waited};
+use super::outcome::{Sleep, Waited};
 
 const OS_SYNC_SHARED: u32 = 1; // OS_SYNC_WAIT_ON_ADDRESS_SHARED == OS_SYNC_WAKE_BY_ADDRESS_SHARED
 const OS_CLOCK_MACH_ABSOLUTE_TIME: u32 = 32;

@@ -17,16 +17,16 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::core::failure::{Failure, Outcome};
-
 #[cfg(target_os = "freebsd")]
 mod freebsd;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "macos")]
 mod macos;
+mod outcome;
 pub mod pending;
 pub mod pool;
+pub mod slot;
 #[cfg(target_os = "linux")]
 mod watcher;
 
@@ -36,49 +36,7 @@ use freebsd as platform;
 use linux as platform;
 #[cfg(target_os = "macos")]
 use macos as platform;
-
-/// How one kernel sleep ended.
-pub enum Sleep {
-  Woken,
-  /// The word no longer held the expected value when the sleep began.
-  /// Only the futex reports it; macOS's and FreeBSD's sleeps report Woken.
-  #[cfg(target_os = "linux")]
-  ValueChanged,
-  TimedOut,
-  /// A signal ended the sleep early: sleep again.
-  Interrupted,
-  /// The kernel refused (EFAULT when the word's page is gone because the
-  /// object shrank, ENOSYS under a seccomp filter) in the named system
-  /// call: retrying cannot help.
-  Failed(nix::errno::Errno, &'static str),
-}
-
-/// How a wait ended.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Waited {
-  Ok,
-  NotEqual,
-  TimedOut,
-  /// Cancelled, or the JavaScript environment of a synchronous wait is
-  /// being torn down (a worker's `terminate()`, `process.exit()`).
-  Cancelled,
-  /// The named system call failed with this errno.
-  Failed(nix::errno::Errno, &'static str),
-}
-
-impl Waited {
-  /// The number JavaScript knows a finished wait by: 0 ok, 1 not-equal,
-  /// 2 timed-out, 3 cancelled; or the failure of its system call.
-  pub fn code(self) -> Outcome<u32> {
-    match self {
-      Waited::Ok => Ok(0),
-      Waited::NotEqual => Ok(1),
-      Waited::TimedOut => Ok(2),
-      Waited::Cancelled => Ok(3),
-      Waited::Failed(errno, syscall) => Err(Failure::Sys { errno, syscall }),
-    }
-  }
-}
+pub use outcome::{Sleep, Waited};
 
 /// `start + timeout`, or no deadline at all if that is past what the
 /// clock can express (a timeout of 1e300 ms waits forever, as Infinity).
@@ -211,6 +169,8 @@ pub fn notify(word: &AtomicU32, count: u32) -> u32 {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  use crate::core::failure::Failure;
 
   #[test]
   fn a_failed_wait_is_the_failure_of_its_system_call() {

@@ -11,25 +11,15 @@
 //! and so of its mapping, when it next looks: at once for a watcher, within
 //! `FALLBACK_SLICE` for a pool thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{pool, Waited};
-
-/// A word to wait on, kept mapped while the value lives.
-pub trait Watched: Send + 'static {
-  fn atomic(&self) -> &AtomicU32;
-}
-
-/// Called once with how the wait ended, unless it was cancelled.
-pub type Done = Box<dyn FnOnce(Waited) + Send>;
+use super::pool;
+use super::slot::{Done, Slot, Watched, THREADS};
 
 /// How long a pool thread sleeps before looking at its cancellation flag.
 const FALLBACK_SLICE: Duration = Duration::from_secs(1);
-
-/// Threads carrying waits now: watchers and pool threads, busy or idle.
-pub static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// How many threads carry (or stand ready to carry) asynchronous waits.
 pub fn thread_count() -> usize {
@@ -43,58 +33,6 @@ pub fn armed_count() -> usize {
   return super::watcher::armed_count();
   #[cfg(not(target_os = "linux"))]
   0
-}
-
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex
-    .lock()
-    .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// One pending wait, shared by whoever carries it and whoever may cancel it.
-pub struct Slot {
-  done: Mutex<Option<Done>>,
-  cancelled: AtomicBool,
-  /// Tells the carrier to look now (a watcher); unset for a pool thread.
-  kick: OnceLock<Box<dyn Fn() + Send + Sync>>,
-}
-
-impl Slot {
-  fn new(done: Done) -> Slot {
-    Slot {
-      done: Mutex::new(Some(done)),
-      cancelled: AtomicBool::new(false),
-      kick: OnceLock::new(),
-    }
-  }
-
-  /// Stops the wait: its callback is dropped uncalled, now.
-  pub fn cancel(&self) {
-    self.cancelled.store(true, Ordering::Release);
-    let done = lock(&self.done).take();
-    drop(done);
-    if let Some(kick) = self.kick.get() {
-      kick();
-    }
-  }
-
-  pub fn is_cancelled(&self) -> bool {
-    self.cancelled.load(Ordering::Acquire)
-  }
-
-  /// Calls the callback, if the wait was not cancelled.
-  pub fn settle(&self, waited: Waited) {
-    let done = lock(&self.done).take();
-    if let Some(done) = done {
-      done(waited);
-    }
-  }
-
-  // Only watchers (Linux) have a way to be told.
-  #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-  pub fn set_kick(&self, kick: Box<dyn Fn() + Send + Sync>) {
-    self.kick.set(kick).ok();
-  }
 }
 
 /// A wait that has started, for cancelling it.

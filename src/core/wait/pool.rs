@@ -42,16 +42,16 @@ pub fn run(job: Job) -> std::io::Result<()> {
   let (jobs, receiver) = mpsc::channel::<Job>();
   let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
   jobs.send(job).ok();
-  super::pending::THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+  super::slot::THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
   let spawned = std::thread::Builder::new()
     .name("posix-shm-wait".into())
     .stack_size(STACK_SIZE)
     .spawn(move || {
       serve(id, jobs, receiver);
-      super::pending::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+      super::slot::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     });
   if let Err(error) = spawned {
-    super::pending::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    super::slot::THREADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     return Err(error);
   }
   Ok(())

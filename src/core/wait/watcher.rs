@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::linux::{self, Many, WaitV, WAITV_MAX};
-use super::pending::{lock, Slot, Watched, THREADS};
-use super::Waited;
+use super::outcome::Waited;
+use super::slot::{lock, Slot, Watched, THREADS};
 
 /// Waits per watcher: the kernel's limit less the control word.
 const PER_WATCHER: usize = WAITV_MAX - 1;
