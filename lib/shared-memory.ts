@@ -18,8 +18,20 @@ import { FdOwner } from './fd-owner'
 import { native } from './native'
 import { markOwned } from './mapped-buffers'
 import { fstat, mmap, shmClose, shmOpen, shmUnlink } from './shm'
-import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
-import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
+import {
+  normalizeName,
+  permissionBits,
+  validateBoolean,
+  validateCount,
+  validateFd,
+  validateInteger,
+  validateObject,
+  validateSignal,
+  validateSize,
+  validateTimeout,
+  validateWaitValue,
+} from './validate'
+import { abortError, settleWait, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
 type MappedRegion = InstanceType<typeof native.MappedRegion>
 
@@ -55,17 +67,6 @@ export interface FromFdOptions {
   size?: number
   /** Map read-only. Default: whether the descriptor was opened read-only. */
   readOnly?: boolean
-}
-
-function validateBoolean(value: unknown, argument: string): boolean {
-  if (typeof value !== 'boolean') throw invalidType(argument, 'of type boolean', value)
-  return value
-}
-
-function validateSize(value: unknown, argument: string): number {
-  if (value === 0) throw outOfRange(argument, '>= 1: an object of size 0 has nothing to map', value)
-  // One Buffer covers the whole mapping, so the runtime's largest buffer is the limit.
-  return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
 }
 
 /**
