@@ -264,6 +264,33 @@ test.serial('SharedMemory wait/notify between two processes, and waitAsync', asy
   t.is(shm.read(16, 14).toString(), 'from the child')
 })
 
+test.serial('a state that refuses a call is a ShmError with its own code and no errno or syscall', (t) => {
+  const name = uniqueName('state')
+  t.teardown(() => removeQuietly(name))
+  const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
+  const empty = t.throws(() => SharedMemory.open(name))
+  const stateErrors: [code: string, call: () => unknown][] = [['ERR_SHM_EMPTY', () => { throw empty }]]
+  shmFtruncate(fd, 4096)
+  shmClose(fd)
+  const readOnly = SharedMemory.open(name, { readOnly: true })
+  t.teardown(() => readOnly.close())
+  stateErrors.push(['ERR_SHM_READ_ONLY', () => readOnly.write('x', 0)])
+  stateErrors.push(['ERR_SHM_FD_OWNED', () => shmClose(readOnly.fd)])
+  if (!SharedMemory.zeroCopy) stateErrors.push(['ERR_SHM_NO_EXTERNAL_BUFFERS', () => readOnly.buffer])
+  if (!isLinux) stateErrors.push(['ERR_SHM_SEAL_UNSUPPORTED', () => SharedMemory.anonymous(4096, { seal: true })])
+  const closed = SharedMemory.anonymous(4096)
+  closed.close()
+  stateErrors.push(['ERR_SHM_CLOSED', () => closed.read(0, 1)])
+  for (const [code, call] of stateErrors) {
+    const error = t.throws(call, { instanceOf: ShmError, code }, code)
+    t.is(error?.name, 'ShmError')
+    t.false(Object.hasOwn(error ?? {}, 'errno'), code)
+    t.false(Object.hasOwn(error ?? {}, 'syscall'), code)
+    t.is(error?.errno, undefined)
+    t.is(error?.syscall, undefined)
+  }
+})
+
 test('SharedMemory.zeroCopy says which mode this process is in', (t) => {
   t.is(SharedMemory.zeroCopy, process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS !== '1')
 })

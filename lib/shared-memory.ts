@@ -12,7 +12,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import { inspect } from 'node:util'
 
 import { constants } from './constants'
-import { ShmError, callNative, invalidType, outOfRange, withCode } from './errors'
+import { ShmError, callNative, invalidType, outOfRange, stateError, withCode } from './errors'
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
@@ -85,29 +85,22 @@ function allocateCopy(length: number): Buffer {
 
 function emptyObjectError(path: string | undefined): ShmError {
   const what = path === undefined ? 'the object' : `'${path}'`
-  return new ShmError(`${what} has size 0: there is nothing to map (its creator sizes it)`, {
-    code: 'ERR_SHM_EMPTY',
-    errno: 0,
-    syscall: 'fstat',
-    path,
-  })
+  return stateError('ERR_SHM_EMPTY', `${what} has size 0: there is nothing to map (its creator sizes it)`, path)
 }
 
-function closedError(): Error {
-  const error = new Error('this SharedMemory is closed')
-  Object.defineProperty(error, 'code', { value: 'ERR_SHM_CLOSED', enumerable: true })
-  return error
+function closedError(): ShmError {
+  return stateError('ERR_SHM_CLOSED', 'this SharedMemory is closed')
 }
 
-function readOnlyError(): Error {
-  return withCode(new Error('this SharedMemory is read-only'), 'ERR_SHM_READ_ONLY')
+function readOnlyError(): ShmError {
+  return stateError('ERR_SHM_READ_ONLY', 'this SharedMemory is read-only')
 }
 
 function copyModeError(): ShmError {
-  return new ShmError(
+  return stateError(
+    'ERR_SHM_NO_EXTERNAL_BUFFERS',
     'this runtime refuses external ArrayBuffers (Electron 21 and later do), so there is no zero-copy buffer; ' +
       'use read(), readInto(), write() and the atomic*() methods, which copy',
-    { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap' },
   )
 }
 
@@ -291,7 +284,7 @@ export class SharedMemory implements Disposable {
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
     const seal = validateBoolean(options.seal ?? false, 'options.seal')
     if (seal && process.platform !== 'linux') {
-      throw withCode(new Error(`options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`), 'ERR_SHM_SEAL_UNSUPPORTED')
+      throw stateError('ERR_SHM_SEAL_UNSUPPORTED', `options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`)
     }
     const fd = callNative(() => native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal))
     return SharedMemory.#map({

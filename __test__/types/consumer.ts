@@ -60,9 +60,10 @@ try {
 } catch (error) {
   if (error instanceof ShmError) {
     const code: string = error.code
-    const errno: number = error.errno
+    const errno: number | undefined = error.errno
+    const syscall: string | undefined = error.syscall
     const path: string | undefined = error.path
-    void [code, errno, path]
+    void [code, errno, syscall, path]
   }
 }
 
