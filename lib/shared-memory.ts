@@ -16,7 +16,7 @@ import { ShmError, callNative, invalidType, outOfRange, stateError, withCode } f
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
 import { native } from './native'
-import { markOwned } from './mapped-buffers'
+import { markOwned } from './mappings'
 import { fstat, mmap, shmClose, shmOpen, shmUnlink } from './shm'
 import {
   normalizeName,
