@@ -295,6 +295,25 @@ test('SharedMemory.zeroCopy says which mode this process is in', (t) => {
   t.is(SharedMemory.zeroCopy, process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS !== '1')
 })
 
+test('SharedMemory.zeroCopy is read-only: assigning to it throws a TypeError and changes nothing', (t) => {
+  const mode = SharedMemory.zeroCopy
+  t.throws(
+    () => {
+      // Specs compile to strict code, where assigning to a getter-only property throws.
+      ;(SharedMemory as { zeroCopy: boolean }).zeroCopy = !mode
+    },
+    { instanceOf: TypeError },
+  )
+  t.is(SharedMemory.zeroCopy, mode)
+  // Sloppy code: the assignment is ignored.
+  t.notThrows(() => new Function('SharedMemory', 'mode', 'SharedMemory.zeroCopy = !mode')(SharedMemory, mode))
+  t.is(SharedMemory.zeroCopy, mode)
+  t.false(Object.getOwnPropertyDescriptor(SharedMemory, 'zeroCopy')?.writable ?? false)
+  using shm = SharedMemory.anonymous(4096)
+  if (mode) t.true(Buffer.isBuffer(shm.buffer))
+  else t.throws(() => shm.buffer, { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS' })
+})
+
 test.serial('check() reports an object shrunk by another process; reads within the new size keep working', async (t) => {
   const name = uniqueName('shrunk')
   using shm = SharedMemory.create(name, 3 * 4096)
