@@ -20,6 +20,7 @@ import { constants } from './constants'
 import { ShmError, callNative, invalidType, outOfRange, stateError, withCode } from './errors'
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
+import type { NodeBuffer } from './host-types'
 import { native } from './native'
 import { fstat, shmClose, shmOpen, shmUnlink } from './shm'
 import {
@@ -76,7 +77,7 @@ export interface FromFdOptions {
  * fail for a length the caller chose; V8 then throws a bare RangeError,
  * given its code here. (Node-API's own buffer calls would end the process.)
  */
-function allocateCopy(length: number): Buffer {
+function allocateCopy(length: number): NodeBuffer {
   try {
     return Buffer.allocUnsafe(length)
   } catch (error) {
@@ -301,7 +302,7 @@ export class SharedMemory implements Disposable {
    * every view made on it, has length 0. On a read-only SharedMemory,
    * writing through it ends the process (SIGSEGV): only read.
    */
-  get buffer(): Buffer {
+  get buffer(): NodeBuffer {
     return this.#open().buffer()
   }
 
@@ -353,7 +354,7 @@ export class SharedMemory implements Disposable {
    * (a copy-mode object may be larger: read it in parts); if its memory
    * cannot be had, a RangeError coded `ERR_MEMORY_ALLOCATION_FAILED`.
    */
-  read(byteOffset: number, length: number): Buffer {
+  read(byteOffset: number, length: number): NodeBuffer {
     const access = this.#open()
     validateInteger(length, 'length', 0, Math.min(this.size, bufferConstants.MAX_LENGTH))
     const offset = this.#range(byteOffset, length)
@@ -470,6 +471,7 @@ export class SharedMemory implements Disposable {
     this.close()
   }
 
+  /** @internal util.inspect's hook; left out of the public typings, which then need no node:util. */
   [inspect.custom](): string {
     const state = this.closed ? 'closed' : `fd ${this.fd}`
     const name = this.name === undefined ? 'anonymous' : `'${this.name}'`

@@ -8,6 +8,7 @@
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
 import { callNative, invalidType, invalidValue, systemError, withCode } from './errors'
+import type { AbortSignalLike } from './host-types'
 import { native } from './native'
 import { validateCount, validateInteger, validateSignal, validateTimeout, validateWaitValue } from './validate'
 
@@ -18,7 +19,7 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out']
 
 export interface WaitAsyncOptions {
   /** Aborting rejects the promise with an AbortError and stops the wait. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
 }
 
 /** A word named by an ArrayBuffer of ours and a byte offset into it. */

@@ -5,13 +5,14 @@
 
 import { callNative } from '../errors'
 import { markOwned } from '../mappings'
+import type { NodeBuffer } from '../host-types'
 import { native } from '../native'
 import { mmap } from '../shm'
 import type { Access } from './access'
 
 export class ZeroCopyAccess implements Access {
   readonly #mapped: ArrayBuffer
-  readonly #buffer: Buffer
+  readonly #buffer: NodeBuffer
   #words: Int32Array | undefined
 
   private constructor(mapped: ArrayBuffer) {
@@ -30,7 +31,7 @@ export class ZeroCopyAccess implements Access {
     return new ZeroCopyAccess(mapped)
   }
 
-  buffer(): Buffer {
+  buffer(): NodeBuffer {
     return this.#buffer
   }
 
