@@ -34,7 +34,10 @@ function documented(call: () => unknown): boolean {
     call()
     return true
   } catch (error) {
-    if (error instanceof ShmError) return typeof error.code === 'string' && Number.isInteger(error.errno)
+    // A failed system call has an integer errno and a syscall; a state error has neither.
+    if (error instanceof ShmError) {
+      return typeof error.code === 'string' && (error.errno === undefined ? error.syscall === undefined : Number.isInteger(error.errno))
+    }
     if (error instanceof TypeError) return ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE'].includes((error as { code?: string }).code ?? '')
     if (error instanceof RangeError) return (error as { code?: string }).code === 'ERR_OUT_OF_RANGE'
     return false

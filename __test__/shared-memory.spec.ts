@@ -264,8 +264,54 @@ test.serial('SharedMemory wait/notify between two processes, and waitAsync', asy
   t.is(shm.read(16, 14).toString(), 'from the child')
 })
 
+test.serial('a state that refuses a call is a ShmError with its own code and no errno or syscall', (t) => {
+  const name = uniqueName('state')
+  t.teardown(() => removeQuietly(name))
+  const fd = shmOpen(name, { openFlags: ['create', 'exclusive', 'read-write'] })
+  const empty = t.throws(() => SharedMemory.open(name))
+  const stateErrors: [code: string, call: () => unknown][] = [['ERR_SHM_EMPTY', () => { throw empty }]]
+  shmFtruncate(fd, 4096)
+  shmClose(fd)
+  const readOnly = SharedMemory.open(name, { readOnly: true })
+  t.teardown(() => readOnly.close())
+  stateErrors.push(['ERR_SHM_READ_ONLY', () => readOnly.write('x', 0)])
+  stateErrors.push(['ERR_SHM_FD_OWNED', () => shmClose(readOnly.fd)])
+  if (!SharedMemory.zeroCopy) stateErrors.push(['ERR_SHM_NO_EXTERNAL_BUFFERS', () => readOnly.buffer])
+  if (!isLinux) stateErrors.push(['ERR_SHM_SEAL_UNSUPPORTED', () => SharedMemory.anonymous(4096, { seal: true })])
+  const closed = SharedMemory.anonymous(4096)
+  closed.close()
+  stateErrors.push(['ERR_SHM_CLOSED', () => closed.read(0, 1)])
+  for (const [code, call] of stateErrors) {
+    const error = t.throws(call, { instanceOf: ShmError, code }, code)
+    t.is(error?.name, 'ShmError')
+    t.false(Object.hasOwn(error ?? {}, 'errno'), code)
+    t.false(Object.hasOwn(error ?? {}, 'syscall'), code)
+    t.is(error?.errno, undefined)
+    t.is(error?.syscall, undefined)
+  }
+})
+
 test('SharedMemory.zeroCopy says which mode this process is in', (t) => {
   t.is(SharedMemory.zeroCopy, process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS !== '1')
+})
+
+test('SharedMemory.zeroCopy is read-only: assigning to it throws a TypeError and changes nothing', (t) => {
+  const mode = SharedMemory.zeroCopy
+  t.throws(
+    () => {
+      // Specs compile to strict code, where assigning to a getter-only property throws.
+      ;(SharedMemory as { zeroCopy: boolean }).zeroCopy = !mode
+    },
+    { instanceOf: TypeError },
+  )
+  t.is(SharedMemory.zeroCopy, mode)
+  // Sloppy code: the assignment is ignored.
+  t.notThrows(() => new Function('SharedMemory', 'mode', 'SharedMemory.zeroCopy = !mode')(SharedMemory, mode))
+  t.is(SharedMemory.zeroCopy, mode)
+  t.is(Object.getOwnPropertyDescriptor(SharedMemory, 'zeroCopy')?.set, undefined)
+  using shm = SharedMemory.anonymous(4096)
+  if (mode) t.true(Buffer.isBuffer(shm.buffer))
+  else t.throws(() => shm.buffer, { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS' })
 })
 
 test.serial('check() reports an object shrunk by another process; reads within the new size keep working', async (t) => {

@@ -1,5 +1,7 @@
 // The errors the API throws: Node-style argument errors, and ShmError for
-// failed system calls, shaped like the errors of Node's `fs`.
+// failed system calls (shaped like the errors of Node's `fs`) and for
+// states that refuse a call. `systemError` and `stateError` are the two
+// factories of ShmError.
 
 import { getSystemErrorMap, getSystemErrorName, inspect } from 'node:util'
 
@@ -40,14 +42,18 @@ export function outOfRange(argument: string, range: string, received: unknown): 
 }
 
 /**
- * A failed system call (or an operation the runtime refused), shaped like
- * the errors of Node's `fs`: `code` is the errno name ('EEXIST'), `errno`
- * its negative number, `syscall` the call that failed, `path` the object's
- * name when there is one. For an error that no system call raised
- * (`ERR_SHM_NO_EXTERNAL_BUFFERS`), `errno` is 0.
+ * What the API throws when a system call fails, or when an object is in a
+ * state that refuses the call. A failed system call is shaped like the
+ * errors of Node's `fs`: `code` is the errno name ('EEXIST'), `errno` its
+ * negative number, `syscall` the call that failed, `path` the object's name
+ * when there is one (see `systemError`). A state error (`stateError`) has a
+ * code of posix-shm's own ('ERR_SHM_CLOSED') and no `errno` or `syscall`:
+ * no system call failed.
  */
 export class ShmError extends Error {
-  readonly code: string
+  // Declared, not initialized, so that a state error has no own `errno` or
+  // `syscall` property at all, as a Node error without them has none.
+  declare readonly code: string
   declare readonly errno?: number
   declare readonly syscall?: string
   declare readonly path?: string
@@ -55,14 +61,22 @@ export class ShmError extends Error {
   constructor(message: string, details: { code: string; errno?: number; syscall?: string; path?: string }) {
     super(message)
     this.code = details.code
-    if (details.errno !== undefined) (this as { errno?: number }).errno = details.errno
-    if (details.syscall !== undefined) (this as { syscall?: string }).syscall = details.syscall
-    if (details.path !== undefined) (this as { path?: string }).path = details.path
+    if (details.errno !== undefined) this.errno = details.errno
+    if (details.syscall !== undefined) this.syscall = details.syscall
+    if (details.path !== undefined) this.path = details.path
   }
 }
 
 // On the prototype, not the instance: like fs errors, no own `name` property.
 Object.defineProperty(ShmError.prototype, 'name', { value: 'ShmError', writable: true, configurable: true })
+
+/**
+ * The ShmError of a state that refuses the call (closed, read-only, ...),
+ * coded `code`: no system call failed, so it has no `errno` or `syscall`.
+ */
+export function stateError(code: string, message: string, path?: string): ShmError {
+  return new ShmError(message, { code, path })
+}
 
 /** The ShmError for `errno` (negative, as Node numbers them) from `syscall`. */
 export function systemError(
@@ -78,13 +92,4 @@ export function systemError(
   const where = path === undefined ? syscall : `${syscall} '${path}'`
   const why = detail === undefined ? '' : ` (${detail})`
   return new ShmError(`${code}: ${description}, ${where}${why}`, { code, errno, syscall, path })
-}
-
-/**
- * The ShmError for a state that no system call reported (closed,
- * read-only, the mapping budget, ...): a code of its own, and no `errno`
- * or `syscall`.
- */
-export function stateError(code: string, message: string, path?: string): ShmError {
-  return new ShmError(message, { code, path })
 }

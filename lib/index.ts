@@ -1,5 +1,9 @@
 // posix-shm: POSIX shared memory for Node.js.
 
+// For its effects: importing posix-shm guards ArrayBuffer.prototype.transfer
+// against moving a mapping, and pins moved mappings at 'exit'.
+import './import-effects'
+
 export { constants } from './constants'
 export { ShmError } from './errors'
 export type { OpenFlag, Permission, Protection } from './keywords'

@@ -7,21 +7,36 @@
 // that uses the object calls close() (or lets `using` do it) when done;
 // exactly one of them calls unlink() to remove the name. The object itself
 // lives until the last process has closed it and the name is gone.
+//
+// How it reaches the mapping, through a Buffer or by copying, is its
+// Access (access/), chosen once when it is made.
 
 import { constants as bufferConstants } from 'node:buffer'
 import { inspect } from 'node:util'
 
+import type { Access } from './access/access'
+import { mapAccess, zeroCopyAllowed } from './access/mode'
 import { constants } from './constants'
-import { ShmError, invalidType, outOfRange, withCode } from './errors'
+import { ShmError, invalidType, outOfRange, stateError, withCode } from './errors'
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
+import type { NodeBuffer } from './host-types'
 import { native } from './native'
-import { markOwned } from './mapped-buffers'
-import { fstat, mmap, shmClose, shmOpen, shmUnlink } from './shm'
-import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
-import { abortError, settleWait, validateCount, validateSignal, validateTimeout, validateWaitValue, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
-
-type MappedRegion = InstanceType<typeof native.MappedRegion>
+import { fstat, shmClose, shmOpen, shmUnlink } from './shm'
+import {
+  normalizeName,
+  permissionBits,
+  validateBoolean,
+  validateCount,
+  validateFd,
+  validateInteger,
+  validateObject,
+  validateSignal,
+  validateSize,
+  validateTimeout,
+  validateWaitValue,
+} from './validate'
+import { abortError, settleWait, waitResult, type WaitAsyncOptions, type WaitResult } from './wait'
 
 export interface CreateOptions {
   /** Mode of the new object, less the umask. Default `0o600`. */
@@ -57,23 +72,12 @@ export interface FromFdOptions {
   readOnly?: boolean
 }
 
-function validateBoolean(value: unknown, argument: string): boolean {
-  if (typeof value !== 'boolean') throw invalidType(argument, 'of type boolean', value)
-  return value
-}
-
-function validateSize(value: unknown, argument: string): number {
-  if (value === 0) throw outOfRange(argument, '>= 1: an object of size 0 has nothing to map', value)
-  // One Buffer covers the whole mapping, so the runtime's largest buffer is the limit.
-  return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
-}
-
 /**
  * A Buffer for a copy of `length` bytes. Its allocation is the one that can
  * fail for a length the caller chose; V8 then throws a bare RangeError,
  * given its code here. (Node-API's own buffer calls would end the process.)
  */
-function allocateCopy(length: number): Buffer {
+function allocateCopy(length: number): NodeBuffer {
   try {
     return Buffer.allocUnsafe(length)
   } catch (error) {
@@ -84,45 +88,15 @@ function allocateCopy(length: number): Buffer {
 
 function emptyObjectError(path: string | undefined): ShmError {
   const what = path === undefined ? 'the object' : `'${path}'`
-  return new ShmError(`${what} has size 0: there is nothing to map (its creator sizes it)`, {
-    code: 'ERR_SHM_EMPTY',
-    errno: 0,
-    syscall: 'fstat',
-    path,
-  })
+  return stateError('ERR_SHM_EMPTY', `${what} has size 0: there is nothing to map (its creator sizes it)`, path)
 }
 
-function closedError(): Error {
-  const error = new Error('this SharedMemory is closed')
-  Object.defineProperty(error, 'code', { value: 'ERR_SHM_CLOSED', enumerable: true })
-  return error
+function closedError(): ShmError {
+  return stateError('ERR_SHM_CLOSED', 'this SharedMemory is closed')
 }
 
-function readOnlyError(): Error {
-  return withCode(new Error('this SharedMemory is read-only'), 'ERR_SHM_READ_ONLY')
-}
-
-function copyModeError(): ShmError {
-  return new ShmError(
-    'this runtime refuses external ArrayBuffers (Electron 21 and later do), so there is no zero-copy buffer; ' +
-      'use read(), readInto(), write() and the atomic*() methods, which copy',
-    { code: 'ERR_SHM_NO_EXTERNAL_BUFFERS', errno: 0, syscall: 'mmap' },
-  )
-}
-
-/** Electron 21 and later refuse external ArrayBuffers in every process. */
-function runtimeRefusesExternalBuffers(): boolean {
-  const electron = process.versions.electron
-  return electron !== undefined && Number(electron.split('.')[0]) >= 21
-}
-
-/** How a SharedMemory reaches its mapping: through a Buffer, or by copying. */
-type Access = { mode: 'zero-copy'; mapped: ArrayBuffer; buffer: Buffer; ints?: Int32Array } | { mode: 'copy'; region: MappedRegion }
-
-/** The Int32 view for atomics, made on first use. */
-function intsOf(access: Extract<Access, { mode: 'zero-copy' }>): Int32Array {
-  access.ints ??= new Int32Array(access.mapped, 0, Math.floor(access.mapped.byteLength / 4))
-  return access.ints
+function readOnlyError(): ShmError {
+  return stateError('ERR_SHM_READ_ONLY', 'this SharedMemory is read-only')
 }
 
 interface Setup {
@@ -167,8 +141,12 @@ export class SharedMemory implements Disposable {
    * ArrayBuffers are refused (Electron 21 and later, or
    * POSIX_SHM_NO_EXTERNAL_BUFFERS=1): then every SharedMemory works by
    * copying, through read(), readInto(), write() and the atomic*() methods.
+   * Read-only: assigning to it throws a TypeError in strict code (and does
+   * nothing in sloppy code); the mode is the runtime's, not the caller's.
    */
-  static zeroCopy: boolean = native.externalBuffersAllowed() && !runtimeRefusesExternalBuffers()
+  static get zeroCopy(): boolean {
+    return zeroCopyAllowed()
+  }
 
   private constructor(setup: Setup, size: number, access: Access) {
     this.name = setup.name
@@ -177,23 +155,6 @@ export class SharedMemory implements Disposable {
     this.readOnly = setup.readOnly
     this.size = size
     this.#access = access
-  }
-
-  /** Maps `size` bytes of `fd` in the mode this runtime allows. */
-  static #mapAccess(size: number, readOnly: boolean, fd: number): Access {
-    const protections = readOnly ? constants.PROT_READ : constants.PROT_READ | constants.PROT_WRITE
-    if (SharedMemory.zeroCopy) {
-      try {
-        const mapped = mmap(size, protections, fd, 0)
-        markOwned(mapped)
-        return { mode: 'zero-copy', mapped, buffer: Buffer.from(mapped) }
-      } catch (error) {
-        if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
-        // A runtime we did not recognize refuses them: copy from now on.
-        SharedMemory.zeroCopy = false
-      }
-    }
-    return { mode: 'copy', region: native.MappedRegion.map(size, protections, fd, 0) }
   }
 
   /** Sizes and maps; on any failure closes the descriptor and unlinks what this call created. */
@@ -217,7 +178,7 @@ export class SharedMemory implements Disposable {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
       }
-      return new SharedMemory(setup, size, SharedMemory.#mapAccess(size, setup.readOnly, fd))
+      return new SharedMemory(setup, size, mapAccess(size, setup.readOnly, fd))
     } catch (error) {
       try {
         setup.owner.close()
@@ -290,7 +251,7 @@ export class SharedMemory implements Disposable {
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
     const seal = validateBoolean(options.seal ?? false, 'options.seal')
     if (seal && process.platform !== 'linux') {
-      throw withCode(new Error(`options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`), 'ERR_SHM_SEAL_UNSUPPORTED')
+      throw stateError('ERR_SHM_SEAL_UNSUPPORTED', `options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`)
     }
     const fd = native.shmOpenAnonymous(constants.O_RDWR, 0o600, 100, seal)
     return SharedMemory.#map({
@@ -341,10 +302,8 @@ export class SharedMemory implements Disposable {
    * every view made on it, has length 0. On a read-only SharedMemory,
    * writing through it ends the process (SIGSEGV): only read.
    */
-  get buffer(): Buffer {
-    const access = this.#open()
-    if (access.mode === 'copy') throw copyModeError()
-    return access.buffer
+  get buffer(): NodeBuffer {
+    return this.#open().buffer()
   }
 
   get closed(): boolean {
@@ -361,10 +320,7 @@ export class SharedMemory implements Disposable {
     if (access === undefined) return
     this.#access = undefined
     try {
-      // `munmap` refuses our buffer, but a direct call to the binding can
-      // unmap (and so detach) it: then there is nothing left to unmap.
-      if (access.mode === 'copy') access.region.close()
-      else if (access.mapped.byteLength !== 0) native.munmapShared(access.mapped)
+      access.unmap()
     } finally {
       this.#owner.close()
     }
@@ -398,13 +354,12 @@ export class SharedMemory implements Disposable {
    * (a copy-mode object may be larger: read it in parts); if its memory
    * cannot be had, a RangeError coded `ERR_MEMORY_ALLOCATION_FAILED`.
    */
-  read(byteOffset: number, length: number): Buffer {
+  read(byteOffset: number, length: number): NodeBuffer {
     const access = this.#open()
     validateInteger(length, 'length', 0, Math.min(this.size, bufferConstants.MAX_LENGTH))
     const offset = this.#range(byteOffset, length)
     const copy = allocateCopy(length)
-    if (access.mode === 'copy') access.region.readInto(copy, offset)
-    else copy.set(access.buffer.subarray(offset, offset + length))
+    access.readInto(copy, offset)
     return copy
   }
 
@@ -414,9 +369,7 @@ export class SharedMemory implements Disposable {
     if (!ArrayBuffer.isView(target)) throw invalidType('target', 'an ArrayBufferView', target)
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength)
     const offset = this.#range(byteOffset, bytes.length)
-    if (access.mode === 'copy') return access.region.readInto(bytes, offset)
-    bytes.set(access.buffer.subarray(offset, offset + bytes.length))
-    return bytes.length
+    return access.readInto(bytes, offset)
   }
 
   /** Copies `source` (a string as UTF-8) to `byteOffset`; returns the number of bytes. */
@@ -428,17 +381,14 @@ export class SharedMemory implements Disposable {
     else throw invalidType('source', 'an ArrayBufferView or a string', source)
     const offset = this.#range(byteOffset, bytes.length)
     if (this.readOnly) throw readOnlyError()
-    if (access.mode === 'copy') return access.region.write(bytes, offset)
-    access.buffer.set(bytes, offset)
-    return bytes.length
+    return access.write(bytes, offset)
   }
 
   /** The Int32 at `byteOffset` (a multiple of 4), read atomically (sequentially consistent). */
   atomicLoad(byteOffset: number): number {
     const access = this.#open()
     const offset = this.#word(byteOffset, false)
-    if (access.mode === 'copy') return access.region.atomicLoad(offset)
-    return Atomics.load(intsOf(access), offset / 4)
+    return access.atomicLoad(offset)
   }
 
   /** Stores `value` (as an Int32) atomically; returns the stored value. */
@@ -446,8 +396,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(value)
-    if (access.mode === 'copy') return access.region.atomicStore(offset, int)
-    return Atomics.store(intsOf(access), offset / 4, int)
+    return access.atomicStore(offset, int)
   }
 
   /** Adds `delta` atomically (wrapping, as Atomics.add); returns the old value. */
@@ -455,8 +404,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, true)
     const int = validateWaitValue(delta)
-    if (access.mode === 'copy') return access.region.atomicAdd(offset, int)
-    return Atomics.add(intsOf(access), offset / 4, int)
+    return access.atomicAdd(offset, int)
   }
 
   /** Stores `replacement` if the Int32 holds `expected`; returns the old value. */
@@ -465,8 +413,7 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, true)
     const from = validateWaitValue(expected)
     const to = validateWaitValue(replacement)
-    if (access.mode === 'copy') return access.region.atomicCompareExchange(offset, from, to)
-    return Atomics.compareExchange(intsOf(access), offset / 4, from, to)
+    return access.atomicCompareExchange(offset, from, to)
   }
 
   /** As the module's `wait`, on the Int32 at `byteOffset`. Blocks the thread. */
@@ -475,11 +422,7 @@ export class SharedMemory implements Disposable {
     const offset = this.#word(byteOffset, false)
     const expected = validateWaitValue(value)
     const timeout = validateTimeout(timeoutMs)
-    const code =
-      access.mode === 'copy'
-        ? access.region.wait(offset, expected, timeout)
-        : native.waitInBuffer(access.mapped, offset, expected, timeout)
-    return waitResult(code)
+    return waitResult(access.wait(offset, expected, timeout))
   }
 
   /** As the module's `waitAsync`, on the Int32 at `byteOffset`. */
@@ -490,13 +433,7 @@ export class SharedMemory implements Disposable {
     const timeout = validateTimeout(timeoutMs)
     const signal = validateSignal(options)
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    return settleWait(
-      (settle) =>
-        access.mode === 'copy'
-          ? access.region.waitAsync(offset, expected, timeout, settle)
-          : native.waitInBufferAsync(access.mapped, offset, expected, timeout, settle),
-      signal,
-    )
+    return settleWait((settle) => access.waitAsync(offset, expected, timeout, settle), signal)
   }
 
   /** As the module's `notify`, on the Int32 at `byteOffset`. */
@@ -504,9 +441,7 @@ export class SharedMemory implements Disposable {
     const access = this.#open()
     const offset = this.#word(byteOffset, false)
     const howMany = validateCount(count)
-    return access.mode === 'copy'
-      ? access.region.notify(offset, howMany)
-      : native.notifyInBuffer(access.mapped, offset, howMany)
+    return access.notify(offset, howMany)
   }
 
   /**
@@ -536,6 +471,7 @@ export class SharedMemory implements Disposable {
     this.close()
   }
 
+  /** @internal util.inspect's hook; left out of the public typings, which then need no node:util. */
   [inspect.custom](): string {
     const state = this.closed ? 'closed' : `fd ${this.fd}`
     const name = this.name === undefined ? 'anonymous' : `'${this.name}'`

@@ -4,7 +4,7 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { isArrayBuffer, isArrayBufferView } from 'node:util/types'
 
-import { isOwned, trackMapping } from './mapped-buffers'
+import { isOwned, trackMapping } from './mappings'
 import { native } from './native'
 import { invalidType, invalidValue } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'

@@ -1,6 +1,8 @@
 // Argument checks shared by every function, run before any system call.
 // Each throws the TypeError or RangeError Node's own APIs would.
 
+import { constants as bufferConstants } from 'node:buffer'
+
 import { constants, type ConstantName } from './constants'
 import { describe, invalidType, invalidValue, outOfRange } from './errors'
 import {
@@ -52,6 +54,47 @@ export function validateOffset(offset: unknown, argument = 'offset'): number {
     throw outOfRange(argument, `a multiple of the page size (${constants.pageSize})`, value)
   }
   return value
+}
+
+export function validateBoolean(value: unknown, argument: string): boolean {
+  if (typeof value !== 'boolean') throw invalidType(argument, 'of type boolean', value)
+  return value
+}
+
+/** A SharedMemory's size: at least 1 byte, at most one Buffer's length. */
+export function validateSize(value: unknown, argument: string): number {
+  if (value === 0) throw outOfRange(argument, '>= 1: an object of size 0 has nothing to map', value)
+  // One Buffer covers the whole mapping, so the runtime's largest buffer is the limit.
+  return validateInteger(value, argument, 1, bufferConstants.MAX_LENGTH)
+}
+
+/** The value to compare with, converted as Atomics.wait converts it. */
+export function validateWaitValue(value: unknown): number {
+  if (typeof value !== 'number') throw invalidType('value', 'of type number', value)
+  return value | 0
+}
+
+/** A timeout in milliseconds, as Atomics.wait reads it: undefined and NaN wait forever. */
+export function validateTimeout(timeoutMs: unknown): number {
+  if (timeoutMs === undefined) return Infinity
+  if (typeof timeoutMs !== 'number') throw invalidType('timeoutMs', 'of type number', timeoutMs)
+  return Number.isNaN(timeoutMs) ? Infinity : timeoutMs
+}
+
+/** A notify count, as Atomics.notify reads it: undefined wakes every waiter. */
+export function validateCount(count: unknown): number {
+  if (count === undefined) return Infinity
+  if (typeof count !== 'number') throw invalidType('count', 'of type number', count)
+  return Number.isNaN(count) ? 0 : Math.max(0, Math.trunc(count))
+}
+
+/** A wait's `options.signal`, checked before anything else can settle the wait. */
+export function validateSignal(options: unknown): AbortSignal | undefined {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options)
+  const { signal } = options as { signal?: unknown }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
+  return signal
 }
 
 export function validateFunction(value: unknown, argument: string): asserts value is (...args: never[]) => unknown {

@@ -8,8 +8,9 @@
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
 import { invalidType, invalidValue, withCode } from './errors'
+import type { AbortSignalLike } from './host-types'
 import { native } from './native'
-import { validateInteger } from './validate'
+import { validateCount, validateInteger, validateSignal, validateTimeout, validateWaitValue } from './validate'
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out'
 
@@ -18,7 +19,7 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out']
 
 export interface WaitAsyncOptions {
   /** Aborting rejects the promise with an AbortError and stops the wait. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
 }
 
 /** A word named by an ArrayBuffer of ours and a byte offset into it. */
@@ -39,26 +40,6 @@ function locate(view: unknown, index: unknown): WordAddress {
     throw invalidValue('view', 'must be over a mapping made by mmap(), not a SharedArrayBuffer', view)
   }
   return { buffer: buffer as ArrayBuffer, byteOffset: view.byteOffset + (index as number) * 4 }
-}
-
-/** The value to compare with, converted as Atomics.wait converts it. */
-export function validateWaitValue(value: unknown): number {
-  if (typeof value !== 'number') throw invalidType('value', 'of type number', value)
-  return value | 0
-}
-
-/** A timeout in milliseconds, as Atomics.wait reads it: undefined and NaN wait forever. */
-export function validateTimeout(timeoutMs: unknown): number {
-  if (timeoutMs === undefined) return Infinity
-  if (typeof timeoutMs !== 'number') throw invalidType('timeoutMs', 'of type number', timeoutMs)
-  return Number.isNaN(timeoutMs) ? Infinity : timeoutMs
-}
-
-/** A notify count, as Atomics.notify reads it: undefined wakes every waiter. */
-export function validateCount(count: unknown): number {
-  if (count === undefined) return Infinity
-  if (typeof count !== 'number') throw invalidType('count', 'of type number', count)
-  return Number.isNaN(count) ? 0 : Math.max(0, Math.trunc(count))
 }
 
 export function abortError(signal: AbortSignal): Error {
@@ -105,15 +86,6 @@ export function settleWait(
  */
 export function waitResult(code: number): WaitResult {
   return code === 3 ? 'timed-out' : RESULTS[code]!
-}
-
-/** Checks `options.signal` before anything else can settle the wait. */
-export function validateSignal(options: WaitAsyncOptions | undefined): AbortSignal | undefined {
-  if (options === undefined) return undefined
-  if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options)
-  const { signal } = options
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal)
-  return signal
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   withMmap,
   withMmappedShm,
   withOpenShm,
+  waitAsync,
   type OpenFlag,
   type OpenOptions,
   type Permission,
@@ -50,7 +51,10 @@ const later: Promise<string> = withMmappedShm('/typed', options, { length: 10, p
   const name: string | undefined = shm.name
   const bytes: Buffer = shm.buffer
   bytes[0] = shm.readOnly ? 0 : 1
-  void name
+  // With Node's types, buffer and read() are Node's Buffer, not a bare Uint8Array.
+  const text: string = shm.read(0, 4).toString('utf8') + bytes.toString('hex', 0, 1)
+  const mode: boolean = SharedMemory.zeroCopy
+  void [name, text, mode]
 }
 const opened = SharedMemory.open('typed-object', { readOnly: true, size: 10 })
 opened.close()
@@ -60,9 +64,13 @@ try {
 } catch (error) {
   if (error instanceof ShmError) {
     const code: string = error.code
-    const errno: number = error.errno
+    const errno: number | undefined = error.errno
+    const syscall: string | undefined = error.syscall
     const path: string | undefined = error.path
-    void [code, errno, path]
+    void [code, errno, syscall, path]
+    // @ts-expect-error a state error has no errno
+    const always: number = error.errno
+    void always
   }
 }
 
@@ -90,5 +98,8 @@ withMmappedShm('/typed', options, { length: 10, protections: ['read'] })
 opened.buffer = Buffer.alloc(1)
 // @ts-expect-error SharedMemory has no public constructor
 new SharedMemory()
+// @ts-expect-error SharedMemory.zeroCopy is read-only
+SharedMemory.zeroCopy = false
 
-void [total, later]
+const aborted: Promise<string> = waitAsync(new Int32Array(mapped), 0, 0, 10, { signal: AbortSignal.timeout(5) })
+void [total, later, aborted]

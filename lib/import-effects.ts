@@ -1,6 +1,7 @@
-// The ArrayBuffers that `mmap` handed out, and what guards them when they
-// are moved. Importing this module patches ArrayBuffer.prototype in this
-// realm and adds an 'exit' listener to this thread's process object.
+// What importing posix-shm does beyond defining its exports: it patches
+// ArrayBuffer.prototype in this realm and adds an 'exit' listener to this
+// thread's process object. Both guard the mappings `mmap` hands out when
+// they are moved; index.ts imports this module for these effects alone.
 //
 // Since Node 21, `ArrayBuffer.prototype.transfer()` (and
 // `transferToFixedLength()`) move an ArrayBuffer's memory to a new buffer
@@ -15,25 +16,11 @@
 //   moving one is almost always a mistake. Other realms (`vm` contexts)
 //   and references to transfer() taken before this import are not patched.
 
-import { isDataView, isTypedArray } from 'node:util/types'
-
 import { withCode } from './errors'
+import { isMapping, trackMappings } from './mappings'
 import { native } from './native'
 
 process.once('exit', () => native.pinMovedMappings())
-
-const mapped = new WeakSet<ArrayBuffer>()
-/** The mappings a SharedMemory owns: only its close() may unmap them. */
-const owned = new WeakSet<ArrayBuffer>()
-/** Whether this runtime has a method to guard (Node 20 has neither). */
-let guarding = false
-
-/** Records `buffer` as a mapping, where there is something to guard it from. */
-export function trackMapping(buffer: ArrayBuffer): ArrayBuffer {
-  // A WeakSet entry is not free (an ephemeron write barrier per mapping).
-  if (guarding) mapped.add(buffer)
-  return buffer
-}
 
 type Transfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer
 
@@ -44,7 +31,7 @@ function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
   if (descriptor === undefined || typeof original !== 'function') return
   const guarded = {
     [method](this: ArrayBuffer, ...args: [newLength?: number]): ArrayBuffer {
-      if (mapped.has(this)) {
+      if (isMapping(this)) {
         throw withCode(
           new TypeError(
             `A shared memory mapping cannot be moved with ${method}(): its memory would be unmapped while still in use. Make a view, or copy it with slice()`,
@@ -56,27 +43,8 @@ function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
     },
   }[method]
   Object.defineProperty(prototype, method, { ...descriptor, value: guarded })
-  guarding = true
+  trackMappings()
 }
 
 guardTransfer('transfer')
 guardTransfer('transferToFixedLength')
-
-/** Records `buffer` as the mapping of a SharedMemory. */
-export function markOwned(buffer: ArrayBuffer): void {
-  owned.add(buffer)
-}
-
-// The engine's own getters, not a property lookup on the view, which an
-// own `buffer` property defined on it would answer.
-const typedArrayBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'buffer')!
-  .get as (this: ArrayBufferView) => ArrayBufferLike
-const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get as (this: DataView) => ArrayBufferLike
-
-/** Whether `value` (an ArrayBuffer or a view on one) is a SharedMemory's mapping. */
-export function isOwned(value: ArrayBuffer | ArrayBufferView): boolean {
-  let buffer: unknown = value
-  if (isTypedArray(value)) buffer = typedArrayBuffer.call(value)
-  else if (isDataView(value)) buffer = dataViewBuffer.call(value)
-  return owned.has(buffer as ArrayBuffer)
-}
