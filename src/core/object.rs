@@ -14,7 +14,6 @@ use nix::sys::stat::Mode;
 
 use crate::core::args;
 use crate::core::constants::{open_flags_allowed, permissions_allowed};
-use crate::core::descriptor::with_fd;
 use crate::core::failure::{Failure, Outcome};
 use crate::core::platform;
 
@@ -221,6 +220,7 @@ pub fn open_anonymous(
 /// descriptor can then never shrink it under this process's mapping.
 #[cfg(target_os = "linux")]
 pub fn seal(fd: RawFd) -> Outcome<()> {
+  use crate::core::descriptor::with_fd;
   use nix::fcntl::{fcntl, FcntlArg, SealFlag};
   let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
   with_fd(fd, |fd| fcntl(fd, FcntlArg::F_ADD_SEALS(seals)))
