@@ -51,6 +51,13 @@ export declare class ShmError extends Error {
 		syscall?: string;
 		path?: string;
 	});
+	/**
+	 * True for a ShmError made by any loaded copy of this module. The binding
+	 * builds its errors with the factories the most recent load registered
+	 * (a module cache cleared, a test runner's reload), so an error thrown
+	 * through an earlier copy still passes that copy's `instanceof ShmError`.
+	 */
+	static [Symbol.hasInstance](value: unknown): boolean;
 }
 declare const OPEN_FLAG_KEYWORDS: {
 	readonly rdonly: "O_RDONLY";

@@ -156,3 +156,59 @@ linuxOnly('the child counts /proc/self/fd')('a descriptor handle: adopting needs
   t.is(result.afterGc, 1)
   t.true(result.reusedOpen)
 })
+
+test('the facade loaded twice: an error thrown through either copy is an instance of both copies\' ShmError', async (t) => {
+  const child = await runNode(`
+    const A = require('.')
+    for (const key of Object.keys(require.cache)) if (key.includes('/dist/')) delete require.cache[key]
+    const B = require('.')
+    const seen = []
+    for (const copy of [A, B]) {
+      try { copy.fstat(987654) } catch (e) { seen.push([e.code, e instanceof A.ShmError, e instanceof B.ShmError, e instanceof Error]) }
+    }
+    // Not a ShmError, whatever it has: instanceof looks for the brand.
+    seen.push(new Error('plain') instanceof A.ShmError, { code: 'EBADF' } instanceof B.ShmError)
+    console.log(JSON.stringify(seen))
+  `)
+  t.is(child.code, 0, child.stderr)
+  t.deepEqual(JSON.parse(child.stdout), [['EBADF', true, true, true], ['EBADF', true, true, true], false, false])
+})
+
+test('registering the error factories again replaces them, and what they make is what the binding throws', async (t) => {
+  const child = await runNode(`
+    const native = require('./native/binding.js')
+    const made = []
+    for (const tag of ['first', 'second']) {
+      native.setErrorFactories(
+        (errno, syscall) => Object.assign(new Error(tag), { errno, syscall }),
+        (code, message) => Object.assign(new Error(tag + ' ' + message), { code }),
+      )
+      try { native.shmFstat(987654) } catch (e) { made.push([e.message, e.errno, e.syscall]) }
+      try { native.fdOwnerAdopt(-1) } catch (e) { made.push([e.code]) }
+    }
+    console.log(JSON.stringify(made))
+  `)
+  t.is(child.code, 0, child.stderr)
+  const EBADF = -constants.errno.EBADF
+  t.deepEqual(JSON.parse(child.stdout), [['first', EBADF, 'fstat'], ['ERR_OUT_OF_RANGE'], ['second', EBADF, 'fstat'], ['ERR_OUT_OF_RANGE']])
+})
+
+linuxOnly('it cuts a page away under a futex wait', test.serial)('a pending wait whose error factory throws settles with that exception, never left pending', async (t) => {
+  const child = await runNode(`
+    const native = require('./native/binding.js')
+    native.setErrorFactories(() => { throw new Error('the factory threw') }, () => new Error('state'))
+    process.on('uncaughtException', (e) => { console.log(JSON.stringify({ uncaught: e.message })); process.exit(1) })
+    const fd = native.shmOpenAnonymous(2, 0o600, 1)
+    native.shmFtruncate(fd, 8192)
+    const mapped = native.mmapShared(8192, 3, fd, 0)
+    const started = native.waitInBufferAsync(mapped, 4096, 0, 10000, (result) => {
+      console.log(JSON.stringify({ settled: result instanceof Error ? result.message : result }))
+    })
+    if (typeof started === 'number') throw new Error('settled at once: ' + started)
+    // The wait is asleep in the kernel once its thread has armed it.
+    const shrink = () => native.armedWaitCount() > 0 || native.waiterThreadCount() > 0 ? native.shmFtruncate(fd, 4096) : setImmediate(shrink)
+    setImmediate(shrink)
+  `)
+  t.is(child.code, 0, child.stderr + child.stdout)
+  t.deepEqual(JSON.parse(child.stdout), { settled: 'the factory threw' })
+})

@@ -65,7 +65,23 @@ export class ShmError extends Error {
     if (details.syscall !== undefined) this.syscall = details.syscall
     if (details.path !== undefined) this.path = details.path
   }
+
+  /**
+   * True for a ShmError made by any loaded copy of this module. The binding
+   * builds its errors with the factories the most recent load registered
+   * (a module cache cleared, a test runner's reload), so an error thrown
+   * through an earlier copy still passes that copy's `instanceof ShmError`.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass asks as usual: by its prototype chain.
+    if (this !== ShmError) return Function.prototype[Symbol.hasInstance].call(this, value)
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SHM_ERROR] === true
+  }
 }
+
+/** The brand every copy of ShmError puts on its prototype. */
+const SHM_ERROR = Symbol.for('posix-shm.ShmError')
+Object.defineProperty(ShmError.prototype, SHM_ERROR, { value: true })
 
 // On the prototype, not the instance: like fs errors, no own `name` property.
 Object.defineProperty(ShmError.prototype, 'name', { value: 'ShmError', writable: true, configurable: true })

@@ -182,7 +182,8 @@ const LONGEST_NAME: usize = 511;
 pub struct Name {
   bytes: [u8; LONGEST_NAME + 1],
   length: usize,
-  /// The whole name, if it is longer than `LONGEST_NAME` bytes.
+  /// The whole name, if it is longer than `LONGEST_NAME` bytes (empty if
+  /// even that could not be had).
   too_long: Option<String>,
 }
 
@@ -195,7 +196,11 @@ impl Name {
         errno: Errno::ENAMETOOLONG,
         syscall,
       };
-      return Err(failure.at(name));
+      return Err(if name.is_empty() {
+        failure
+      } else {
+        failure.at(name)
+      });
     }
     // Node-API writes UTF-8, so this cannot fail; it is checked rather
     // than assumed so that nothing here can panic or read past what was
@@ -251,10 +256,21 @@ impl Arg for Name {
       too_long: None,
     };
     if length > LONGEST_NAME {
-      let mut heap = vec![0u8; length + 1];
+      // Asked for fallibly: a name of any length must end in its error,
+      // never in an aborted allocation.
+      let mut heap = Vec::new();
+      if heap.try_reserve_exact(length + 1).is_err() {
+        // Too long even to name in the error: it goes without its path.
+        read.too_long = Some(String::new());
+        return Ok(read);
+      }
+      heap.resize(length + 1, 0);
       let written = read_string(env, value, &mut heap, length)?;
       heap.truncate(written);
-      read.too_long = Some(String::from_utf8_lossy(&heap).into_owned());
+      // Node-API writes UTF-8: the bytes become the String as they are.
+      read.too_long = Some(String::from_utf8(heap).map_err(|_| {
+        Failure::InvalidValue(format!("The argument '{name}' could not be read as UTF-8"))
+      })?);
       return Ok(read);
     }
     read.length = read_string(env, value, &mut read.bytes, length)?;
@@ -285,10 +301,10 @@ impl Arg for Path {
       return Ok(Path(None));
     }
     let read = Name::read(env, value, name)?;
-    Ok(Path(Some(match read.too_long {
-      Some(path) => path,
-      None => read.text("")?.to_owned(),
-    })))
+    Ok(Path(match read.too_long {
+      Some(path) => (!path.is_empty()).then_some(path),
+      None => Some(read.text("")?.to_owned()),
+    }))
   }
 }
 

@@ -1,5 +1,8 @@
 //! The one route by which a failure reaches JavaScript: every entry, plain
-//! or napi-rs, throws through here, in the error's final shape.
+//! or napi-rs, throws its failures through here, in the error's final
+//! shape. (napi-rs's own argument conversion, for the few entries it
+//! reads, still throws its plain errors for a wrong type; the facade
+//! validates before calling them.)
 //!
 //! - A failed system call is a `ShmError` shaped like Node's `fs` errors
 //!   (`code` the errno name, `errno` negative, `syscall`, `path`, and
@@ -70,6 +73,9 @@ unsafe extern "C" fn drop_factories(_env: sys::napi_env, data: *mut c_void, _hin
 }
 
 /// Makes `system` and `state` the factories of this environment's errors.
+/// Each load of the facade registers (a module cache cleared, a test
+/// runner's reload): the latest pair wins, and the one it replaces is let
+/// go at once.
 pub fn register(
   env: sys::napi_env,
   system: SystemErrorFactory,
@@ -92,10 +98,26 @@ pub fn register(
       "napi_create_reference",
     )?;
   }
+  let mut existing = ptr::null_mut();
+  // SAFETY: the out-pointer is a live local.
+  let status = unsafe { sys::napi_get_instance_data(env, &mut existing) };
+  if status == sys::Status::napi_ok && !existing.is_null() {
+    // SAFETY: only this function sets this addon's instance data, to a
+    // live `Factories` box that lives until the environment's teardown;
+    // no other reference to it is held across this call.
+    let existing = unsafe { &mut *(existing as *mut Factories) };
+    let old = std::mem::replace(existing, factories);
+    // SAFETY: the old references were made in this environment by an
+    // earlier call, and nothing else holds or deletes them.
+    unsafe {
+      sys::napi_delete_reference(env, old.system);
+      sys::napi_delete_reference(env, old.state);
+    }
+    return Ok(());
+  }
   let data = Box::into_raw(Box::new(factories));
-  // SAFETY: `data` is a box the finalizer takes back. Registering twice
-  // replaces the first without finalizing it: a leak of two references,
-  // for a direct caller only (the facade registers once per environment).
+  // SAFETY: `data` is a box the finalizer takes back, set once per
+  // environment (later registrations replace its contents above).
   let status = unsafe {
     sys::napi_set_instance_data(
       env,

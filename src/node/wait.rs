@@ -61,10 +61,39 @@ impl ToNapiValue for Settled {
       Ok(code) => return unsafe { u32::to_napi_value(env, code) },
       Err(failure) => failure,
     };
-    match throw::error_value(env, failure) {
-      Ok(Some(error)) => Ok(error),
-      // Making the error failed or threw: napi-rs reports that instead.
-      _ => Err(napi::Error::from_status(Status::GenericFailure)),
+    if let Ok(Some(error)) = throw::error_value(env, failure) {
+      return Ok(error);
+    }
+    // Making the error threw (its exception is the reason now) or failed:
+    // settle with that rather than leave the promise pending forever.
+    let mut pending = false;
+    let mut reason = std::ptr::null_mut();
+    // SAFETY: `env` is the JavaScript thread's; the out-pointers are live
+    // locals. Clearing the exception hands it to the settle callback.
+    unsafe {
+      sys::napi_is_exception_pending(env, &mut pending);
+      if pending {
+        sys::napi_get_and_clear_last_exception(env, &mut reason);
+      }
+    }
+    if pending && !reason.is_null() {
+      return Ok(reason);
+    }
+    let mut error = std::ptr::null_mut();
+    let mut message = std::ptr::null_mut();
+    let text = "posix-shm: a wait failed and its error could not be built";
+    // SAFETY: `text` is valid UTF-8 of the given length; the out-pointers
+    // are live locals, and `error` is used only if both calls succeed.
+    let made = unsafe {
+      sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut message)
+        == sys::Status::napi_ok
+        && sys::napi_create_error(env, std::ptr::null_mut(), message, &mut error)
+          == sys::Status::napi_ok
+    };
+    if made {
+      Ok(error)
+    } else {
+      Err(napi::Error::from_status(Status::GenericFailure))
     }
   }
 }
