@@ -44,18 +44,9 @@ const workloads = {
       shm.shmClose(f)
       shm.shmUnlink(name)
     }
-    // In batches with a turn of the event loop between: an unmapped range
-    // stays reserved until Node collects its detached ArrayBuffer, which a
-    // loop that never yields does not let it do.
-    const batches = async (count) => {
-      for (let i = 0; i < count; i++) {
-        cycle('/psm_micro_' + process.pid)
-        if (i % 1000 === 999) await new Promise(setImmediate)
-      }
-    }
-    await batches(5_000)
+    await inBatches(5_000, () => cycle('/psm_micro_' + process.pid))
     const start = process.hrtime.bigint()
-    await batches(n)
+    await inBatches(n, () => cycle('/psm_micro_' + process.pid))
     console.log(Number(process.hrtime.bigint() - start) / n)`,
   'lifecycle, SharedMemory: create, close, unlink (ns)': `
     const n = 50_000
@@ -64,18 +55,9 @@ const workloads = {
       m.close()
       m.unlink()
     }
-    // In batches with a turn of the event loop between: an unmapped range
-    // stays reserved until Node collects its detached ArrayBuffer, which a
-    // loop that never yields does not let it do.
-    const batches = async (count) => {
-      for (let i = 0; i < count; i++) {
-        cycle('psm_micro_' + process.pid)
-        if (i % 1000 === 999) await new Promise(setImmediate)
-      }
-    }
-    await batches(5_000)
+    await inBatches(5_000, () => cycle('psm_micro_' + process.pid))
     const start = process.hrtime.bigint()
-    await batches(n)
+    await inBatches(n, () => cycle('psm_micro_' + process.pid))
     console.log(Number(process.hrtime.bigint() - start) / n)`,
 }
 
@@ -84,6 +66,15 @@ function measure(root, body) {
     const shm = require(${JSON.stringify(root)})
     const fd = shm.shmOpenAnonymous()
     shm.shmFtruncate(fd, 4096)
+    // Runs step count times, turning the event loop every 1,000: an
+    // unmapped range stays reserved until Node collects its detached
+    // ArrayBuffer, which a loop that never yields does not let it do.
+    const inBatches = async (count, step) => {
+      for (let i = 0; i < count; i++) {
+        step()
+        if (i % 1000 === 999) await new Promise(setImmediate)
+      }
+    }
     ;(async () => { ${body} })()`
   return Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim())
 }
