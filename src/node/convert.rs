@@ -12,6 +12,7 @@ use nix::errno::Errno;
 
 use crate::core::args;
 use crate::core::failure::{Failure, Outcome};
+use crate::core::word::{self, Word};
 
 /// A Node-API status as an outcome: anything but ok is a `NodeApi` failure.
 pub fn check(status: sys::napi_status, call: &'static str) -> Outcome<()> {
@@ -347,6 +348,15 @@ impl Arg for BufferMemory {
   }
 }
 
+impl BufferMemory {
+  /// The word `byte_offset` bytes into this memory, which must lie in a
+  /// live mapping of ours.
+  pub fn word(&self, byte_offset: f64) -> Outcome<Word> {
+    let byte_offset = args::byte_count(byte_offset, "byteOffset")? as usize;
+    word::in_live_mapping(self.address, self.length, byte_offset)
+  }
+}
+
 /// The ArrayBuffer behind an ArrayBuffer, a typed array or a DataView.
 pub struct ArrayBufferOf(pub sys::napi_value);
 
@@ -441,7 +451,7 @@ impl Returned for () {
 /// Node-API's maker of one kind of value (`napi_create_int32`, ...).
 type Maker<T> = unsafe fn(sys::napi_env, T, *mut sys::napi_value) -> sys::napi_status;
 
-fn make<T>(env: sys::napi_env, value: T, maker: Maker<T>) -> Outcome<sys::napi_value> {
+pub fn make<T>(env: sys::napi_env, value: T, maker: Maker<T>) -> Outcome<sys::napi_value> {
   let mut result = ptr::null_mut();
   // SAFETY: `maker` is one of Node-API's napi_create_* / napi_get_boolean
   // functions, which write one handle to `result`, a live local.
@@ -450,32 +460,23 @@ fn make<T>(env: sys::napi_env, value: T, maker: Maker<T>) -> Outcome<sys::napi_v
   Ok(result)
 }
 
-impl Returned for bool {
-  const TS: &'static str = "boolean";
-  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
-    make(env, self, sys::napi_get_boolean)
-  }
+/// A value Node-API makes in one call (`napi_create_int32`, ...).
+macro_rules! returned_by_maker {
+  ($($type:ty => $ts:literal, $maker:path;)*) => {$(
+    impl Returned for $type {
+      const TS: &'static str = $ts;
+      fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
+        make(env, self, $maker)
+      }
+    }
+  )*};
 }
 
-impl Returned for i32 {
-  const TS: &'static str = "number";
-  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
-    make(env, self, sys::napi_create_int32)
-  }
-}
-
-impl Returned for u32 {
-  const TS: &'static str = "number";
-  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
-    make(env, self, sys::napi_create_uint32)
-  }
-}
-
-impl Returned for f64 {
-  const TS: &'static str = "number";
-  fn into_js(self, env: sys::napi_env) -> Outcome<sys::napi_value> {
-    make(env, self, sys::napi_create_double)
-  }
+returned_by_maker! {
+  bool => "boolean", sys::napi_get_boolean;
+  i32 => "number", sys::napi_create_int32;
+  u32 => "number", sys::napi_create_uint32;
+  f64 => "number", sys::napi_create_double;
 }
 
 /// An ArrayBuffer made by the entry.

@@ -288,8 +288,7 @@ entries! {
   /// Waits on a word of a mapping while it holds `value`; 0 ok,
   /// 1 not-equal, 2 timed-out, 3 cancelled (the environment is ending).
   fn waitInBuffer(env, buffer: BufferMemory, byteOffset: f64, value: i32, timeoutMs: f64) -> u32 {
-    let byteOffset = args::byte_count(byteOffset, "byteOffset")? as usize;
-    let word = word::in_live_mapping(buffer.address, buffer.length, byteOffset)?;
+    let word = buffer.word(byteOffset)?;
     word::wait_on(&word, value, timeoutMs, &mut || env_alive(env))
   }
 
@@ -297,16 +296,14 @@ entries! {
   /// can (a word whose page is gone is EFAULT, not SIGBUS): 1 differs,
   /// 2 equal.
   fn peekInBuffer(env, buffer: BufferMemory, byteOffset: f64, value: i32) -> u32 {
-    let byteOffset = args::byte_count(byteOffset, "byteOffset")? as usize;
-    let word = word::in_live_mapping(buffer.address, buffer.length, byteOffset)?;
+    let word = buffer.word(byteOffset)?;
     word::peek_on(&word, value)
   }
 
   /// Wakes up to `count` waiters on a word of a mapping; returns how many
   /// were asleep.
   fn notifyInBuffer(env, buffer: BufferMemory, byteOffset: f64, count: f64) -> u32 {
-    let byteOffset = args::byte_count(byteOffset, "byteOffset")? as usize;
-    let word = word::in_live_mapping(buffer.address, buffer.length, byteOffset)?;
+    let word = buffer.word(byteOffset)?;
     Ok(word::notify_on(&word, count))
   }
 

@@ -25,7 +25,7 @@ use std::ptr;
 use napi::sys;
 
 use crate::core::failure::{Failure, Outcome};
-use crate::node::convert::{check, Arg};
+use crate::node::convert::{self, check, Arg};
 
 /// The facade's two error factories, held by this environment.
 struct Factories {
@@ -174,11 +174,7 @@ fn optional_string(env: sys::napi_env, text: Option<&str>) -> Outcome<sys::napi_
 }
 
 fn number(env: sys::napi_env, value: f64) -> Outcome<sys::napi_value> {
-  let mut result = ptr::null_mut();
-  // SAFETY: the out-pointer is a live local.
-  let status = unsafe { sys::napi_create_double(env, value, &mut result) };
-  check(status, "napi_create_double")?;
-  Ok(result)
+  convert::make(env, value, sys::napi_create_double)
 }
 
 /// Calls `function` with `args`; None if it threw (its exception is then

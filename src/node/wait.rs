@@ -211,9 +211,7 @@ pub fn word_in_buffer(
   buffer: sys::napi_value,
   byte_offset: f64,
 ) -> Outcome<Word> {
-  let memory = BufferMemory::read(env, buffer, "buffer")?;
-  let byte_offset = crate::core::args::byte_count(byte_offset, "byteOffset")? as usize;
-  word::in_live_mapping(memory.address, memory.length, byte_offset)
+  BufferMemory::read(env, buffer, "buffer")?.word(byte_offset)
 }
 
 /// Starts waiting on a thread of our own; `settle` gets the result code,
