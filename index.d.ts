@@ -146,14 +146,31 @@ export declare function shmOpenAnonymous(options?: OpenOptions & {
 }): number;
 /** Sets the size of the object behind `fd` to exactly `length` bytes. */
 export declare function shmFtruncate(fd: number, length: number | bigint): void;
+export interface MmapOptions {
+	/**
+	 * Return a SharedArrayBuffer instead of an ArrayBuffer: it can be posted
+	 * to worker threads without a copy and used with `Atomics.wait`. It
+	 * cannot be unmapped by `munmap`: the range is unmapped once the last
+	 * thread holding it lets it go. Needs Node.js 22.23.3+, 24.16+, 26.1+ or
+	 * Bun; elsewhere throws ShmError `ERR_SHM_NO_SHARED_BUFFERS`. Default false.
+	 */
+	shared?: boolean;
+}
 /**
  * Maps `length` bytes of the object behind `fd`, from `offset` (a multiple
  * of `constants.pageSize`), always `MAP_SHARED`. The range must lie within
- * the object's current size. Returns one ArrayBuffer over the mapping;
- * make views on it. Without `write` in `protections`, writing through a
- * view ends the process (the kernel raises SIGSEGV).
+ * the object's current size. Returns one ArrayBuffer over the mapping
+ * (a SharedArrayBuffer with `shared: true`); make views on it. Without
+ * `write` in `protections`, writing through a view ends the process (the
+ * kernel raises SIGSEGV).
  */
-export declare function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset?: number): ArrayBuffer;
+export declare function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset: number | undefined, options: MmapOptions & {
+	shared: true;
+}): SharedArrayBuffer;
+export declare function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset?: number, options?: MmapOptions & {
+	shared?: false;
+}): ArrayBuffer;
+export declare function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset?: number, options?: MmapOptions): ArrayBuffer | SharedArrayBuffer;
 /**
  * Unmaps what `mmap` returned, given the ArrayBuffer or any view on it.
  * The ArrayBuffer is detached first: its `byteLength`, and every view's
@@ -236,12 +253,30 @@ export interface CreateOptions {
 	exclusive?: boolean;
 	/** Reserve the pages now, so a full /dev/shm fails here with ENOSPC rather than SIGBUS on first touch (Linux). */
 	allocate?: boolean;
+	/**
+	 * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+	 * without a copy and used with `Atomics` there. `close()` then closes the
+	 * descriptor and lets go of this object's buffer; the pages are unmapped
+	 * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+	 * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+	 * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+	 */
+	shared?: boolean;
 }
 export interface OpenSharedOptions {
 	/** Open and map read-only. Default false. */
 	readOnly?: boolean;
 	/** How many bytes to map. Default: the object's size. */
 	size?: number;
+	/**
+	 * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+	 * without a copy and used with `Atomics` there. `close()` then closes the
+	 * descriptor and lets go of this object's buffer; the pages are unmapped
+	 * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+	 * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+	 * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+	 */
+	shared?: boolean;
 }
 export interface AnonymousOptions {
 	/** As for `create`. */
@@ -252,12 +287,30 @@ export interface AnonymousOptions {
 	 * false. Elsewhere it throws `ERR_SHM_SEAL_UNSUPPORTED`.
 	 */
 	seal?: boolean;
+	/**
+	 * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+	 * without a copy and used with `Atomics` there. `close()` then closes the
+	 * descriptor and lets go of this object's buffer; the pages are unmapped
+	 * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+	 * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+	 * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+	 */
+	shared?: boolean;
 }
 export interface FromFdOptions {
 	/** How many bytes to map. Default: the object's size. */
 	size?: number;
 	/** Map read-only. Default: whether the descriptor was opened read-only. */
 	readOnly?: boolean;
+	/**
+	 * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+	 * without a copy and used with `Atomics` there. `close()` then closes the
+	 * descriptor and lets go of this object's buffer; the pages are unmapped
+	 * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+	 * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+	 * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+	 */
+	shared?: boolean;
 }
 export declare class SharedMemory implements Disposable {
 	#private;
@@ -266,6 +319,8 @@ export declare class SharedMemory implements Disposable {
 	/** How many bytes are mapped. */
 	readonly size: number;
 	readonly readOnly: boolean;
+	/** Whether `buffer` is over a SharedArrayBuffer (the `shared` option). */
+	readonly shared: boolean;
 	/**
 	 * Whether `buffer` is available in this runtime. False where external
 	 * ArrayBuffers are refused (Electron 21 and later, or
@@ -275,6 +330,12 @@ export declare class SharedMemory implements Disposable {
 	 * nothing in sloppy code); the mode is the runtime's, not the caller's.
 	 */
 	static get zeroCopy(): boolean;
+	/**
+	 * Whether `shared: true` works in this runtime: Node.js 22.23.3+, 24.16+,
+	 * 26.1+ and Bun can make a SharedArrayBuffer over a mapping; Node.js 20,
+	 * Electron and copy mode cannot. Read-only.
+	 */
+	static get sharedBuffers(): boolean;
 	private constructor();
 	/**
 	 * Creates the object `name` of `size` bytes and maps it read-write. By

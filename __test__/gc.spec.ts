@@ -5,28 +5,12 @@
 import { readFileSync } from 'node:fs'
 
 import test from 'ava'
-import { isLinux, linuxOnly, MAPPING_COUNT_SOURCE, runNode } from './helpers'
+import { isLinux, linuxOnly, runNode, SETTLE } from './helpers'
 
 /** Linux's cap on a process's mappings; some distributions raise it to 1,048,576. */
 const MAX_MAP_COUNT = isLinux ? Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8')) : NaN
 /** Above this, reaching the budget means most of a million mappings: too slow for a test. */
 const CAP_WE_REACH = 131_072
-
-const SETTLE = `
-  // Finalizers of external buffers run on the JS thread after a GC, from
-  // the event loop, when the runtime gets to them: collect and let the loop
-  // turn until done() holds, for at most 10 seconds.
-  async function settle(done = () => false, rounds = 4) {
-    const deadline = Date.now() + 10000
-    for (let i = 0; (i < rounds || !done()) && Date.now() < deadline; i++) {
-      gc()
-      await new Promise((resolve) => setTimeout(resolve, i < rounds ? 0 : 10))
-    }
-  }
-  const rss = () => Number(require('fs').readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\\s+(\\d+)/)[1]) * 1024
-  const shmMappings = ${MAPPING_COUNT_SOURCE}
-  const allMappings = () => require('fs').readFileSync('/proc/self/maps', 'utf8').trimEnd().split('\\n').length
-`
 
 linuxOnly('it reads /proc/self/maps and /proc/self/status')('100,000 map-and-drop cycles leave the mappings and the resident size flat', async (t) => {
   const child = await runNode(

@@ -160,3 +160,25 @@ export function inSharedFutexWait(pid: number): boolean {
     }
   })
 }
+
+/**
+ * Source for a child under --expose-gc: `settle(done)`, which collects and
+ * lets the event loop turn until `done()` holds, and counters of its RSS,
+ * shared memory mappings and all mappings (Linux).
+ */
+export const SETTLE = `
+  // Finalizers of external buffers run on the JS thread after a GC, from
+  // the event loop, when the runtime gets to them: collect and let the loop
+  // turn until done() holds, for at most 10 seconds.
+  async function settle(done = () => false, rounds = 4) {
+    const deadline = Date.now() + 10000
+    for (let i = 0; (i < rounds || !done()) && Date.now() < deadline; i++) {
+      gc()
+      await new Promise((resolve) => setTimeout(resolve, i < rounds ? 0 : 10))
+    }
+  }
+  const rss = () => Number(require('fs').readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\\s+(\\d+)/)[1]) * 1024
+  const shmMappings = ${MAPPING_COUNT_SOURCE}
+  const allMappings = () => require('fs').readFileSync('/proc/self/maps', 'utf8').trimEnd().split('\\n').length
+`
+

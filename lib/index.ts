@@ -18,6 +18,7 @@ export {
   shmOpen,
   shmOpenAnonymous,
   shmUnlink,
+  type MmapOptions,
   type OpenOptions,
   type ShmStats,
 } from './shm'

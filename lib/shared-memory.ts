@@ -45,6 +45,15 @@ export interface CreateOptions {
   exclusive?: boolean
   /** Reserve the pages now, so a full /dev/shm fails here with ENOSPC rather than SIGBUS on first touch (Linux). */
   allocate?: boolean
+  /**
+   * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+   * without a copy and used with `Atomics` there. `close()` then closes the
+   * descriptor and lets go of this object's buffer; the pages are unmapped
+   * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+   * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+   * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+   */
+  shared?: boolean
 }
 
 export interface OpenSharedOptions {
@@ -52,6 +61,15 @@ export interface OpenSharedOptions {
   readOnly?: boolean
   /** How many bytes to map. Default: the object's size. */
   size?: number
+  /**
+   * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+   * without a copy and used with `Atomics` there. `close()` then closes the
+   * descriptor and lets go of this object's buffer; the pages are unmapped
+   * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+   * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+   * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+   */
+  shared?: boolean
 }
 
 export interface AnonymousOptions {
@@ -63,6 +81,15 @@ export interface AnonymousOptions {
    * false. Elsewhere it throws `ERR_SHM_SEAL_UNSUPPORTED`.
    */
   seal?: boolean
+  /**
+   * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+   * without a copy and used with `Atomics` there. `close()` then closes the
+   * descriptor and lets go of this object's buffer; the pages are unmapped
+   * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+   * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+   * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+   */
+  shared?: boolean
 }
 
 export interface FromFdOptions {
@@ -70,6 +97,26 @@ export interface FromFdOptions {
   size?: number
   /** Map read-only. Default: whether the descriptor was opened read-only. */
   readOnly?: boolean
+  /**
+   * Map over a SharedArrayBuffer: `buffer` can be posted to worker threads
+   * without a copy and used with `Atomics` there. `close()` then closes the
+   * descriptor and lets go of this object's buffer; the pages are unmapped
+   * once the last thread holding a view lets it go. Needs Node.js 22.23.3+,
+   * 24.16+, 26.1+ or Bun; elsewhere throws ShmError
+   * `ERR_SHM_NO_SHARED_BUFFERS` before opening anything. Default false.
+   */
+  shared?: boolean
+}
+
+/**
+ * `options.shared`, checked; if true, also that this runtime can make
+ * SharedArrayBuffers over mappings, so that a refusal comes before any
+ * object is opened or created.
+ */
+function sharedOption(options: { shared?: unknown }): boolean {
+  const shared = validateBoolean(options.shared ?? false, 'options.shared')
+  if (shared) native.requireSharedBuffers()
+  return shared
 }
 
 /**
@@ -113,6 +160,8 @@ interface Setup {
   created: boolean
   /** Seal the size once sized (an anonymous object made sealable). */
   seal?: boolean
+  /** Map over a SharedArrayBuffer. */
+  shared: boolean
 }
 
 /** Takes ownership of a descriptor just opened; closes it if that fails. */
@@ -131,6 +180,8 @@ export class SharedMemory implements Disposable {
   /** How many bytes are mapped. */
   readonly size: number
   readonly readOnly: boolean
+  /** Whether `buffer` is over a SharedArrayBuffer (the `shared` option). */
+  readonly shared: boolean
   readonly #path: string | undefined
   readonly #owner: FdOwner
   #access: Access | undefined
@@ -148,11 +199,21 @@ export class SharedMemory implements Disposable {
     return zeroCopyAllowed()
   }
 
+  /**
+   * Whether `shared: true` works in this runtime: Node.js 22.23.3+, 24.16+,
+   * 26.1+ and Bun can make a SharedArrayBuffer over a mapping; Node.js 20,
+   * Electron and copy mode cannot. Read-only.
+   */
+  static get sharedBuffers(): boolean {
+    return native.sharedBuffersAllowed()
+  }
+
   private constructor(setup: Setup, size: number, access: Access) {
     this.name = setup.name
     this.#path = setup.path
     this.#owner = setup.owner
     this.readOnly = setup.readOnly
+    this.shared = setup.shared
     this.size = size
     this.#access = access
   }
@@ -178,7 +239,7 @@ export class SharedMemory implements Disposable {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
       }
-      return new SharedMemory(setup, size, mapAccess(size, setup.readOnly, fd))
+      return new SharedMemory(setup, size, mapAccess(size, setup.readOnly, fd, setup.shared))
     } catch (error) {
       try {
         setup.owner.close()
@@ -208,6 +269,7 @@ export class SharedMemory implements Disposable {
     const permissions = permissionBits(options.permissions ?? 0o600, 'options.permissions')
     const exclusive = validateBoolean(options.exclusive ?? true, 'options.exclusive')
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
+    const shared = sharedOption(options)
     const { O_CREAT, O_EXCL, O_RDWR } = constants
     let fd: number
     let created = true
@@ -228,6 +290,7 @@ export class SharedMemory implements Disposable {
       size,
       sizing: allocate ? 'allocate' : 'grow',
       created,
+      shared,
     })
   }
 
@@ -237,8 +300,9 @@ export class SharedMemory implements Disposable {
     validateObject(options, 'options')
     const readOnly = validateBoolean(options.readOnly ?? false, 'options.readOnly')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
+    const shared = sharedOption(options)
     const fd = shmOpen(path, { openFlags: readOnly ? constants.O_RDONLY : constants.O_RDWR })
-    return SharedMemory.#map({ name, path, owner: adopt(fd), readOnly, size, sizing: 'none', created: false })
+    return SharedMemory.#map({ name, path, owner: adopt(fd), readOnly, size, sizing: 'none', created: false, shared })
   }
 
   /**
@@ -250,6 +314,7 @@ export class SharedMemory implements Disposable {
     validateObject(options, 'options')
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
     const seal = validateBoolean(options.seal ?? false, 'options.seal')
+    const shared = sharedOption(options)
     if (seal && process.platform !== 'linux') {
       throw stateError('ERR_SHM_SEAL_UNSUPPORTED', `options.seal: posix-shm seals anonymous objects on Linux only, not on ${process.platform}`)
     }
@@ -263,6 +328,7 @@ export class SharedMemory implements Disposable {
       sizing: allocate ? 'allocate' : 'grow',
       created: false,
       seal,
+      shared,
     })
   }
 
@@ -281,6 +347,7 @@ export class SharedMemory implements Disposable {
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
     const askedReadOnly = options.readOnly === undefined ? undefined : validateBoolean(options.readOnly, 'options.readOnly')
+    const shared = sharedOption(options)
     const owner = FdOwner.adoptOrDuplicate(fd)
     let readOnly: boolean
     try {
@@ -289,7 +356,7 @@ export class SharedMemory implements Disposable {
       owner.close()
       throw error
     }
-    return SharedMemory.#map({ name: undefined, path: undefined, owner, readOnly, size, sizing: 'none', created: false })
+    return SharedMemory.#map({ name: undefined, path: undefined, owner, readOnly, size, sizing: 'none', created: false, shared })
   }
 
   /** The descriptor, or -1 once closed. */

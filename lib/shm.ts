@@ -2,7 +2,7 @@
 // plain descriptors, as the Lisp original's functions do.
 
 import { constants as bufferConstants } from 'node:buffer'
-import { isArrayBuffer, isArrayBufferView } from 'node:util/types'
+import { isArrayBuffer, isArrayBufferView, isSharedArrayBuffer } from 'node:util/types'
 
 import { isOwned, trackMapping } from './mappings'
 import { native } from './native'
@@ -13,6 +13,7 @@ import {
   openFlagBits,
   permissionBits,
   protectionBits,
+  validateBoolean,
   validateFd,
   validateFileLength,
   validateId,
@@ -73,21 +74,45 @@ export function shmFtruncate(fd: number, length: number | bigint): void {
   native.shmFtruncate(fd, size)
 }
 
+export interface MmapOptions {
+  /**
+   * Return a SharedArrayBuffer instead of an ArrayBuffer: it can be posted
+   * to worker threads without a copy and used with `Atomics.wait`. It
+   * cannot be unmapped by `munmap`: the range is unmapped once the last
+   * thread holding it lets it go. Needs Node.js 22.23.3+, 24.16+, 26.1+ or
+   * Bun; elsewhere throws ShmError `ERR_SHM_NO_SHARED_BUFFERS`. Default false.
+   */
+  shared?: boolean
+}
+
 /**
  * Maps `length` bytes of the object behind `fd`, from `offset` (a multiple
  * of `constants.pageSize`), always `MAP_SHARED`. The range must lie within
- * the object's current size. Returns one ArrayBuffer over the mapping;
- * make views on it. Without `write` in `protections`, writing through a
- * view ends the process (the kernel raises SIGSEGV).
+ * the object's current size. Returns one ArrayBuffer over the mapping
+ * (a SharedArrayBuffer with `shared: true`); make views on it. Without
+ * `write` in `protections`, writing through a view ends the process (the
+ * kernel raises SIGSEGV).
  */
-export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset = 0): ArrayBuffer {
+export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset: number | undefined, options: MmapOptions & { shared: true }): SharedArrayBuffer
+export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset?: number, options?: MmapOptions & { shared?: false }): ArrayBuffer
+export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset?: number, options?: MmapOptions): ArrayBuffer | SharedArrayBuffer
+export function mmap(length: number, protections: readonly Protection[] | number, fd: number, offset = 0, options?: MmapOptions): ArrayBuffer | SharedArrayBuffer {
   // One ArrayBuffer per mapping, so a mapping can be no larger than the
   // runtime's largest buffer (4 GiB on Node 20).
   const size = validateInteger(length, 'length', 1, bufferConstants.MAX_LENGTH)
   const prot = protectionBits(protections)
   validateFd(fd)
   validateOffset(offset)
+  const shared = sharedOption(options)
+  if (shared) return native.mmapSharedBuffer(size, prot, fd, offset)
   return trackMapping(native.mmapShared(size, prot, fd, offset))
+}
+
+/** `options.shared`, checked. */
+function sharedOption(options: unknown): boolean {
+  if (options === undefined) return false
+  validateObject(options, 'options')
+  return validateBoolean(options.shared ?? false, 'options.shared')
 }
 
 /**
@@ -97,6 +122,11 @@ export function mmap(length: number, protections: readonly Protection[] | number
  * SharedMemory's `buffer` is refused: its `close()` unmaps it.
  */
 export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
+  const unmappable = 'a SharedArrayBuffer, even one from mmap() with `shared: true`, cannot be unmapped: it is unmapped once the last thread holding it lets it go'
+  if (isSharedArrayBuffer(mapped)) {
+    throw invalidType('mapped', `an ArrayBuffer returned by mmap() or a view on one (${unmappable})`, mapped)
+  }
+  if (isArrayBufferView(mapped) && isSharedArrayBuffer(mapped.buffer)) throw invalidValue('mapped', `is a view on ${unmappable}`, mapped)
   // util.types sees ArrayBuffers of every realm (a vm context's too).
   if (!isArrayBuffer(mapped) && !isArrayBufferView(mapped)) {
     throw invalidType('mapped', 'an ArrayBuffer returned by mmap() or a view on one', mapped)

@@ -7,7 +7,7 @@
 
 import { isArrayBuffer, isInt32Array } from 'node:util/types'
 
-import { invalidType, invalidValue, withCode } from './errors'
+import { invalidType, withCode } from './errors'
 import type { AbortSignalLike } from './host-types'
 import { native } from './native'
 import { validateCount, validateInteger, validateSignal, validateTimeout, validateWaitValue } from './validate'
@@ -22,9 +22,13 @@ export interface WaitAsyncOptions {
   signal?: AbortSignalLike
 }
 
-/** A word named by an ArrayBuffer of ours and a byte offset into it. */
+/**
+ * A word named by an ArrayBuffer of ours and a byte offset into it, or, on
+ * a SharedArrayBuffer (which Node-API reads only through a view), by the
+ * view and a byte offset from the view's start.
+ */
 export interface WordAddress {
-  buffer: ArrayBuffer
+  buffer: ArrayBuffer | Int32Array
   byteOffset: number
 }
 
@@ -36,10 +40,12 @@ function locate(view: unknown, index: unknown): WordAddress {
     validateInteger(index, 'index', 0, view.length - 1)
   }
   const buffer = view.buffer
-  if (!(buffer instanceof ArrayBuffer) && !isArrayBuffer(buffer)) {
-    throw invalidValue('view', 'must be over a mapping made by mmap(), not a SharedArrayBuffer', view)
+  if (buffer instanceof ArrayBuffer || isArrayBuffer(buffer)) {
+    return { buffer: buffer as ArrayBuffer, byteOffset: view.byteOffset + (index as number) * 4 }
   }
-  return { buffer: buffer as ArrayBuffer, byteOffset: view.byteOffset + (index as number) * 4 }
+  // A SharedArrayBuffer: the native side finds the mapping by the view's
+  // memory, and refuses one that is not a mapping of ours.
+  return { buffer: view as Int32Array, byteOffset: (index as number) * 4 }
 }
 
 export function abortError(signal: AbortSignal): Error {

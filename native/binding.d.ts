@@ -47,4 +47,4 @@ export declare class PendingWait {
  * Starts waiting on a thread of our own; `settle` gets the result code,
  * or the error of a failed system call.
  */
-export declare function waitInBufferAsync(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void): number | PendingWait
+export declare function waitInBufferAsync(buffer: ArrayBuffer | Int32Array, byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void): number | PendingWait

@@ -123,6 +123,14 @@ export interface Entries {
    */
   mmapShared(length: number, protections: number, fd: number, offset: number): ArrayBuffer
   /**
+   * Maps like mmapShared, as one SharedArrayBuffer (refused with
+   * ERR_SHM_NO_SHARED_BUFFERS where the runtime cannot make one): it can
+   * be posted to workers without a copy and used with Atomics. It cannot
+   * be detached, so nothing unmaps it early: the range is unmapped once
+   * the last thread holding it lets it go.
+   */
+  mmapSharedBuffer(length: number, protections: number, fd: number, offset: number): SharedArrayBuffer
+  /**
    * Detaches the ArrayBuffer (given it or a view on it) and unmaps its
    * memory once nothing can still use it.
    */
@@ -131,22 +139,31 @@ export interface Entries {
    * Waits on a word of a mapping while it holds `value`; 0 ok,
    * 1 not-equal, 2 timed-out, 3 cancelled (the environment is ending).
    */
-  waitInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number): number
+  waitInBuffer(buffer: ArrayBuffer | Int32Array, byteOffset: number, value: number, timeoutMs: number): number
   /**
    * Compares a word of a mapping with `value` through the kernel where it
    * can (a word whose page is gone is EFAULT, not SIGBUS): 1 differs,
    * 2 equal.
    */
-  peekInBuffer(buffer: ArrayBuffer, byteOffset: number, value: number): number
+  peekInBuffer(buffer: ArrayBuffer | Int32Array, byteOffset: number, value: number): number
   /**
    * Wakes up to `count` waiters on a word of a mapping; returns how many
    * were asleep.
    */
-  notifyInBuffer(buffer: ArrayBuffer, byteOffset: number, count: number): number
+  notifyInBuffer(buffer: ArrayBuffer | Int32Array, byteOffset: number, count: number): number
   /**
    * Whether mmapShared can hand out zero-copy ArrayBuffers here.
    */
   externalBuffersAllowed(): boolean
+  /**
+   * Whether mmapSharedBuffer can hand out SharedArrayBuffers here.
+   */
+  sharedBuffersAllowed(): boolean
+  /**
+   * Throws ERR_SHM_NO_SHARED_BUFFERS unless mmapSharedBuffer can work
+   * here: for callers that refuse before they open anything.
+   */
+  requireSharedBuffers(): void
   /**
    * The running platform's values of every flag the API accepts.
    */

@@ -35,6 +35,16 @@ shmFtruncate(fd, 4096n)
 const stats: ShmStats = fstat(fd)
 const size: number = stats.size
 const mapped: ArrayBuffer = mmap(size, protections, fd, 0)
+// The option says which kind of buffer comes back.
+const sharedMapping: SharedArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
+const plainMapping: ArrayBuffer = mmap(size, protections, fd, 0, { shared: false })
+const sharedMemory: SharedMemory = SharedMemory.anonymous(size, { shared: true })
+const isShared: boolean = sharedMemory.shared && SharedMemory.sharedBuffers
+// @ts-expect-error a shared mapping is not an ArrayBuffer
+const notPlain: ArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
+// @ts-expect-error a plain mapping is not a SharedArrayBuffer
+const notShared: SharedArrayBuffer = mmap(size, protections, fd, 0)
+void [sharedMapping, plainMapping, isShared, notPlain, notShared]
 munmap(new Uint8Array(mapped))
 const numeric: number = shmOpenAnonymous({ openFlags: constants.O_RDWR, permissions: 0o600, attempts: 3 })
 shmClose(numeric)
@@ -100,6 +110,8 @@ opened.buffer = Buffer.alloc(1)
 new SharedMemory()
 // @ts-expect-error SharedMemory.zeroCopy is read-only
 SharedMemory.zeroCopy = false
+// @ts-expect-error SharedMemory.sharedBuffers is read-only
+SharedMemory.sharedBuffers = true
 
 const aborted: Promise<string> = waitAsync(new Int32Array(mapped), 0, 0, 10, { signal: AbortSignal.timeout(5) })
 void [total, later, aborted]

@@ -24,12 +24,17 @@ export function zeroCopyAllowed(): boolean {
   return zeroCopy
 }
 
-/** Maps `size` bytes of `fd` in the mode this runtime allows. */
-export function mapAccess(size: number, readOnly: boolean, fd: number): Access {
+/**
+ * Maps `size` bytes of `fd` in the mode this runtime allows, or over a
+ * SharedArrayBuffer if `shared` (which the caller has checked the runtime
+ * can make: there is no copying fallback for it).
+ */
+export function mapAccess(size: number, readOnly: boolean, fd: number, shared: boolean): Access {
   const protections = readOnly ? constants.PROT_READ : constants.PROT_READ | constants.PROT_WRITE
+  if (shared) return ZeroCopyAccess.map(size, protections, fd, true)
   if (zeroCopy) {
     try {
-      return ZeroCopyAccess.map(size, protections, fd)
+      return ZeroCopyAccess.map(size, protections, fd, false)
     } catch (error) {
       if (!(error instanceof ShmError) || error.code !== 'ERR_SHM_NO_EXTERNAL_BUFFERS') throw error
       // A runtime we did not recognize refuses them: copy from now on.

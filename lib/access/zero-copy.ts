@@ -1,7 +1,8 @@
-// Zero-copy access: the mapping is one external ArrayBuffer, and the
-// SharedMemory's `buffer` is a Buffer over it. Reads, writes and atomics
-// run in JavaScript on the mapped memory; waits and notifies name the word
-// to the native side by that ArrayBuffer and an offset.
+// Zero-copy access: the mapping is one external ArrayBuffer, or with
+// `shared: true` one SharedArrayBuffer, and the SharedMemory's `buffer` is
+// a Buffer over it. Reads, writes and atomics run in JavaScript on the
+// mapped memory; waits and notifies name the word to the native side by an
+// Int32Array over the whole mapping and an offset.
 
 import { markOwned } from '../mappings'
 import type { NodeBuffer } from '../host-types'
@@ -10,21 +11,25 @@ import { mmap } from '../shm'
 import type { Access } from './access'
 
 export class ZeroCopyAccess implements Access {
-  readonly #mapped: ArrayBuffer
+  readonly #mapped: ArrayBuffer | SharedArrayBuffer
   readonly #buffer: NodeBuffer
   #words: Int32Array | undefined
 
-  private constructor(mapped: ArrayBuffer) {
+  private constructor(mapped: ArrayBuffer | SharedArrayBuffer) {
     this.#mapped = mapped
-    this.#buffer = Buffer.from(mapped)
+    // Typed as the Buffer of the public API (Buffer<ArrayBuffer>); with
+    // `shared` its `.buffer` is a SharedArrayBuffer (see SharedMemory.shared).
+    this.#buffer = Buffer.from(mapped) as unknown as NodeBuffer
   }
 
   /**
-   * Maps `size` bytes of `fd`. Where the runtime refuses external
-   * ArrayBuffers, throws ShmError ERR_SHM_NO_EXTERNAL_BUFFERS, having
-   * mapped nothing.
+   * Maps `size` bytes of `fd`, as a SharedArrayBuffer if `shared`. Where
+   * the runtime refuses external ArrayBuffers, throws ShmError
+   * ERR_SHM_NO_EXTERNAL_BUFFERS (ERR_SHM_NO_SHARED_BUFFERS for `shared`),
+   * having mapped nothing.
    */
-  static map(size: number, protections: number, fd: number): ZeroCopyAccess {
+  static map(size: number, protections: number, fd: number, shared: boolean): ZeroCopyAccess {
+    if (shared) return new ZeroCopyAccess(mmap(size, protections, fd, 0, { shared: true }))
     const mapped = mmap(size, protections, fd, 0)
     markOwned(mapped)
     return new ZeroCopyAccess(mapped)
@@ -38,6 +43,15 @@ export class ZeroCopyAccess implements Access {
   #ints(): Int32Array {
     this.#words ??= new Int32Array(this.#mapped, 0, Math.floor(this.#mapped.byteLength / 4))
     return this.#words
+  }
+
+  /**
+   * What names a word of the mapping to the native side: the ArrayBuffer,
+   * or for a SharedArrayBuffer (which Node-API reads only through a view)
+   * the Int32Array over all of it.
+   */
+  #word(): ArrayBuffer | Int32Array {
+    return this.#mapped instanceof ArrayBuffer ? this.#mapped : this.#ints()
   }
 
   readInto(target: Uint8Array, byteOffset: number): number {
@@ -67,18 +81,21 @@ export class ZeroCopyAccess implements Access {
   }
 
   wait(byteOffset: number, value: number, timeoutMs: number): number {
-    return native.waitInBuffer(this.#mapped, byteOffset, value, timeoutMs)
+    return native.waitInBuffer(this.#word(), byteOffset, value, timeoutMs)
   }
 
   waitAsync(byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void): number | { cancel(): void } {
-    return native.waitInBufferAsync(this.#mapped, byteOffset, value, timeoutMs, settle)
+    return native.waitInBufferAsync(this.#word(), byteOffset, value, timeoutMs, settle)
   }
 
   notify(byteOffset: number, count: number): number {
-    return native.notifyInBuffer(this.#mapped, byteOffset, count)
+    return native.notifyInBuffer(this.#word(), byteOffset, count)
   }
 
   unmap(): void {
+    // A SharedArrayBuffer cannot be detached: letting go of it is all this
+    // object can do, and the pages go when the last thread lets go too.
+    if (!(this.#mapped instanceof ArrayBuffer)) return
     // `munmap` refuses our buffer, but a direct call to the binding can
     // unmap (and so detach) it: then there is nothing left to unmap.
     if (this.#mapped.byteLength !== 0) native.munmapShared(this.#mapped)

@@ -27,6 +27,10 @@ pub enum Failure {
   /// The runtime refuses external ArrayBuffers (Electron 21 and later), or
   /// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1` asked us to behave as if it did.
   NoExternalBuffers,
+  /// The runtime has no way to make a SharedArrayBuffer over our memory
+  /// (`node_api_create_external_sharedarraybuffer`), or refuses external
+  /// buffers altogether.
+  NoSharedBuffers,
   /// posix-shm holds `ours` mappings, all it may (see `mapping::BUDGET`),
   /// a share of the system's cap `system` where there is one.
   MappingBudget { ours: usize, system: Option<usize> },

@@ -125,6 +125,95 @@ pub fn hand_out(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys::napi_v
   Ok(array_buffer)
 }
 
+/// Node-API's maker of a SharedArrayBuffer over external memory, whose
+/// finalizer may run on any thread.
+type CreateExternalSharedArrayBuffer = unsafe extern "C" fn(
+  sys::napi_env,
+  *mut c_void,
+  usize,
+  Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
+  *mut c_void,
+  *mut sys::napi_value,
+) -> sys::napi_status;
+
+/// `node_api_create_external_sharedarraybuffer`, looked up at run time:
+/// Node 22.23.3+, 24.16+, 26.1+ and Bun export it; Node 20 does not, and an
+/// addon that linked it would fail to load there.
+fn shared_buffer_maker() -> Option<CreateExternalSharedArrayBuffer> {
+  static MAKER: std::sync::OnceLock<Option<CreateExternalSharedArrayBuffer>> =
+    std::sync::OnceLock::new();
+  *MAKER.get_or_init(|| {
+    // SAFETY: dlsym reads the NUL-terminated name and searches the symbols
+    // already loaded; it does not load or run anything.
+    let symbol = unsafe {
+      nix::libc::dlsym(
+        nix::libc::RTLD_DEFAULT,
+        c"node_api_create_external_sharedarraybuffer".as_ptr(),
+      )
+    };
+    // SAFETY: the symbol of that name is the Node-API function declared in
+    // js_native_api.h with exactly this signature (NAPI_CDECL is the C
+    // calling convention on every platform we build for).
+    (!symbol.is_null()).then(|| unsafe {
+      std::mem::transmute::<*mut c_void, CreateExternalSharedArrayBuffer>(symbol)
+    })
+  })
+}
+
+/// Whether `hand_out_shared` can work in this process.
+pub fn shared_allowed() -> bool {
+  allowed() && shared_buffer_maker().is_some()
+}
+
+/// Wraps `mapping` in one SharedArrayBuffer and hands its ownership to the
+/// registry. A SharedArrayBuffer cannot be detached, so nothing unmaps it
+/// early: the mapping lives until the last thread that holds the buffer
+/// lets it go, and its finalizer (`finalize_shared_store`, on any thread)
+/// takes it out of the registry. On any failure the mapping is dropped,
+/// so unmapped.
+pub fn hand_out_shared(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
+  let Some(create) = shared_buffer_maker() else {
+    return Err(Failure::NoSharedBuffers);
+  };
+  let claims = Claims::new(&mapping, &[Claim::Store]);
+  mapping.share_range(Arc::clone(&claims));
+  let store_claim = Arc::into_raw(Arc::clone(&claims));
+  let mut shared = ptr::null_mut();
+  // SAFETY: `create` is Node-API's function (see `shared_buffer_maker`).
+  // The data pointer and length describe a live mapping whose range stays
+  // reserved until the finalizer releases the store claim (`store_claim`,
+  // an `Arc` the finalizer takes back), so the buffer never outlives its
+  // memory in any thread it is posted to.
+  let status = unsafe {
+    create(
+      env,
+      mapping.address().as_ptr(),
+      mapping.length(),
+      Some(finalize_shared_store),
+      store_claim as *mut c_void,
+      &mut shared,
+    )
+  };
+  if status != sys::Status::napi_ok {
+    // No buffer, so no finalizer will run: take the claim back here.
+    // SAFETY: `store_claim` came from `Arc::into_raw` above and nothing
+    // else has it.
+    drop(unsafe { Arc::from_raw(store_claim) });
+    claims.release(Claim::Store);
+    if status == sys::Status::napi_no_external_buffers_allowed {
+      return Err(Failure::NoSharedBuffers);
+    }
+    check(status, "node_api_create_external_sharedarraybuffer")?;
+  }
+  // No holder: nothing JavaScript-side is ever looked at again (no detach,
+  // no transfer), and the finalizer may run where no environment is.
+  registry::adopt(Entry {
+    mapping: Arc::new(mapping),
+    holder: Holder::default(),
+  });
+  Ok(shared)
+}
+
 /// Pins each mapping made in `env` whose ArrayBuffer is detached, though
 /// we never unmapped it: its memory lives on in an ArrayBuffer
 /// elsewhere (moved by `transfer()`, perhaps posted to a thread that
@@ -223,6 +312,22 @@ unsafe extern "C" fn finalize_store(env: sys::napi_env, data: *mut c_void, hint:
   if let Some(entry) = &entry {
     forget_holder(env, entry.holder);
   }
+  claims.release(Claim::Store);
+  drop(entry);
+}
+
+/// Runs once the last thread holding a SharedArrayBuffer of ours has let
+/// it go, on whatever thread that happens (a V8 background thread, an
+/// exiting worker): no Node-API call here, only the registry and the
+/// claims, which are thread-safe. `data` is the mapping's address; `hint`
+/// the store claim `hand_out_shared` made.
+unsafe extern "C" fn finalize_shared_store(data: *mut c_void, hint: *mut c_void) {
+  // SAFETY: `hint` is the `Arc<Claims>` that `hand_out_shared` leaked for
+  // this one finalizer, which Node runs at most once.
+  let claims = unsafe { Arc::from_raw(hint as *const Claims) };
+  // The registry holds the mapping (a SharedArrayBuffer is never unmapped
+  // early), and its range is reserved by this claim alone.
+  let entry = registry::release_claimed(data as usize, &claims);
   claims.release(Claim::Store);
   drop(entry);
 }

@@ -323,15 +323,17 @@ pub fn is_kind(
   Ok(answer)
 }
 
-/// The memory of an ArrayBuffer (never a SharedArrayBuffer, which is never
-/// ours): address 0 for anything else, and for a detached one.
+/// The memory of an ArrayBuffer, or of an Int32Array view (the way to
+/// name a SharedArrayBuffer's memory, which Node-API reads only through a
+/// view): address 0 for anything else, and for a detached buffer. Whether
+/// it is ours is for the registry to say.
 pub struct BufferMemory {
   pub address: usize,
   pub length: usize,
 }
 
 impl Arg for BufferMemory {
-  const TS: &'static str = "ArrayBuffer";
+  const TS: &'static str = "ArrayBuffer | Int32Array";
   fn read(env: sys::napi_env, value: sys::napi_value, _name: &'static str) -> Outcome<Self> {
     let mut data = ptr::null_mut();
     let mut length = 0usize;
@@ -340,6 +342,29 @@ impl Arg for BufferMemory {
       // out-pointers are live locals.
       let status = unsafe { sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length) };
       check(status, "napi_get_arraybuffer_info")?;
+    } else if is_kind(env, value, sys::napi_is_typedarray, "napi_is_typedarray")? {
+      let mut kind = sys::TypedarrayType::int8_array;
+      let mut elements = 0usize;
+      // SAFETY: `value` is a typed array handle valid for this call; the
+      // out-pointers we pass are live locals, the others null, which
+      // Node-API allows for fields the caller skips. `data` is the view's
+      // first byte (its buffer's memory plus its offset).
+      let status = unsafe {
+        sys::napi_get_typedarray_info(
+          env,
+          value,
+          &mut kind,
+          &mut elements,
+          &mut data,
+          ptr::null_mut(),
+          ptr::null_mut(),
+        )
+      };
+      check(status, "napi_get_typedarray_info")?;
+      if kind != sys::TypedarrayType::int32_array {
+        data = ptr::null_mut();
+      }
+      length = elements.saturating_mul(4);
     }
     Ok(BufferMemory {
       address: data as usize,
@@ -484,6 +509,16 @@ pub struct NewArrayBuffer(pub sys::napi_value);
 
 impl Returned for NewArrayBuffer {
   const TS: &'static str = "ArrayBuffer";
+  fn into_js(self, _env: sys::napi_env) -> Outcome<sys::napi_value> {
+    Ok(self.0)
+  }
+}
+
+/// A SharedArrayBuffer made by the entry.
+pub struct NewSharedArrayBuffer(pub sys::napi_value);
+
+impl Returned for NewSharedArrayBuffer {
+  const TS: &'static str = "SharedArrayBuffer";
   fn into_js(self, _env: sys::napi_env) -> Outcome<sys::napi_value> {
     Ok(self.0)
   }

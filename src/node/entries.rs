@@ -33,7 +33,7 @@ use crate::core::{args, mapping, object, owner, registry, word};
 use crate::node::buffers::{self, account};
 use crate::node::convert::{
   self, as_data, check, Arg, ArrayBufferOf, BufferMemory, ExternalData, Fd, FileLength, Name,
-  NewArrayBuffer, NewHandle, Path, Returned,
+  NewArrayBuffer, NewHandle, NewSharedArrayBuffer, Path, Returned,
 };
 use crate::node::records::PlatformConstants;
 use crate::node::throw::{self, StateErrorFactory, SystemErrorFactory};
@@ -279,6 +279,19 @@ entries! {
     buffers::hand_out(env, mapping).map(NewArrayBuffer)
   }
 
+  /// Maps like mmapShared, as one SharedArrayBuffer (refused with
+  /// ERR_SHM_NO_SHARED_BUFFERS where the runtime cannot make one): it can
+  /// be posted to workers without a copy and used with Atomics. It cannot
+  /// be detached, so nothing unmaps it early: the range is unmapped once
+  /// the last thread holding it lets it go.
+  fn mmapSharedBuffer(env, length: f64, protections: f64, fd: f64, offset: f64) -> NewSharedArrayBuffer {
+    let mapping = mapping::map_checked(length, protections, fd, offset, || {
+      // Refused before mapping, not after: nothing to undo.
+      if buffers::shared_allowed() { Ok(()) } else { Err(Failure::NoSharedBuffers) }
+    })?;
+    buffers::hand_out_shared(env, mapping).map(NewSharedArrayBuffer)
+  }
+
   /// Detaches the ArrayBuffer (given it or a view on it) and unmaps its
   /// memory once nothing can still use it.
   fn munmapShared(env, mapped: ArrayBufferOf) -> () {
@@ -310,6 +323,17 @@ entries! {
   /// Whether mmapShared can hand out zero-copy ArrayBuffers here.
   fn externalBuffersAllowed(env) -> bool {
     Ok(buffers::allowed())
+  }
+
+  /// Whether mmapSharedBuffer can hand out SharedArrayBuffers here.
+  fn sharedBuffersAllowed(env) -> bool {
+    Ok(buffers::shared_allowed())
+  }
+
+  /// Throws ERR_SHM_NO_SHARED_BUFFERS unless mmapSharedBuffer can work
+  /// here: for callers that refuse before they open anything.
+  fn requireSharedBuffers(env) -> () {
+    if buffers::shared_allowed() { Ok(()) } else { Err(Failure::NoSharedBuffers) }
   }
 
   /// The running platform's values of every flag the API accepts.

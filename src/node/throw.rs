@@ -334,6 +334,14 @@ pub fn error_value(env: sys::napi_env, failure: Failure) -> Outcome<Option<sys::
        cannot be handed to JavaScript without copying it, and a copy would not be shared",
       path,
     ),
+    Failure::NoSharedBuffers => state_error(
+      env,
+      "ERR_SHM_NO_SHARED_BUFFERS",
+      "this runtime cannot make a SharedArrayBuffer over a mapping: `shared: true` needs \
+       node_api_create_external_sharedarraybuffer, which Node.js 22.23.3+, 24.16+ and 26.1+ and Bun \
+       have (Node.js 20 and Electron do not)",
+      path,
+    ),
     Failure::MappingBudget { ours, system } => state_error(
       env,
       "ERR_SHM_MAPPING_BUDGET",

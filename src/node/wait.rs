@@ -217,7 +217,7 @@ pub fn word_in_buffer(
 /// Starts waiting on a thread of our own; `settle` gets the result code,
 /// or the error of a failed system call.
 #[napi(
-  ts_args_type = "buffer: ArrayBuffer, byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void",
+  ts_args_type = "buffer: ArrayBuffer | Int32Array, byteOffset: number, value: number, timeoutMs: number, settle: (result: number | Error) => void",
   ts_return_type = "number | PendingWait"
 )]
 pub fn wait_in_buffer_async(
