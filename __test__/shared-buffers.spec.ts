@@ -281,3 +281,42 @@ where('mappings freed from a worker and on V8 background threads, under load: no
   t.is(result.reserved, 0)
   if (result.grew !== null) t.is(result.grew, 0)
 })
+
+where("posix-shm's wait in a worker on a posted shared buffer is woken by notify here; terminate() ends one blocked there", async (t) => {
+  const child = await runNode(`
+    const { Worker } = require('worker_threads')
+    const { SharedMemory, notify } = require('posix-shm')
+    const shm = SharedMemory.anonymous(4096, { shared: true })
+    const ints = new Int32Array(shm.buffer.buffer)
+    const waiter = (index) => new Worker(\`
+      const { workerData, parentPort } = require('worker_threads')
+      const { wait } = require('posix-shm')
+      parentPort.postMessage('ready')
+      parentPort.postMessage(wait(new Int32Array(workerData), \${index}, 0))
+    \`, { eval: true, workerData: shm.buffer.buffer })
+    const result = {}
+    const woken = waiter(2)
+    woken.on('message', (message) => {
+      if (message === 'ready') {
+        // notify counts the waiters asleep: until the worker is, take the value back and retry.
+        const wake = () => {
+          Atomics.store(ints, 2, 1)
+          if (notify(ints, 2) === 1) return
+          Atomics.store(ints, 2, 0)
+          setTimeout(wake, 5)
+        }
+        wake()
+        return
+      }
+      result.woken = message
+      const blocked = waiter(3)
+      blocked.once('message', () => setTimeout(() => blocked.terminate().then((code) => {
+        result.terminated = code
+        shm.close()
+        console.log(JSON.stringify(result))
+      }), 50))
+    })
+  `)
+  t.is(child.code, 0, child.stderr)
+  t.deepEqual(JSON.parse(child.stdout), { woken: 'ok', terminated: 1 })
+})
