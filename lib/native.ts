@@ -72,6 +72,11 @@ function loadBinding(): Binding {
 
 export const native: Binding = loadBinding()
 
+// The copy-mode switch as JavaScript sees it. The native side also reads it
+// from the C environment when it loads, but in Bun a variable set from
+// JavaScript (process.env.X = '1' before the require) never gets there.
+if (process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS === '1') native.refuseExternalBuffers()
+
 // Every error the binding throws is made by these, in this environment
 // (each worker loads the binding again, and registers again).
 native.setErrorFactories(systemError, stateError)
