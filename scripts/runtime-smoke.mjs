@@ -18,11 +18,15 @@
 //      process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS = '1' and only then loads
 //      posix-shm; SharedMemory.zeroCopy is false and read/write/atomicAdd
 //      work on the object this process made
+//   5. a descriptor from shmOpenAnonymous with node:fs: fs.fstatSync sees
+//      its size, except in Deno, whose node:fs knows only descriptors it
+//      opened itself (EBADF), as the README says
 //
 // Waits are woken by notify, never by a delay: a notifier calls notify
 // until it reports a woken waiter, and a waiter must return 'ok'.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { fstatSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 
@@ -144,6 +148,21 @@ async function main() {
     copied.close()
     copied.unlink()
   }
+  // 5. Descriptors with node:fs.
+  const { shmOpenAnonymous, shmFtruncate, shmClose } = await import('posix-shm')
+  const fd = shmOpenAnonymous()
+  try {
+    shmFtruncate(fd, 8192)
+    if (process.versions.deno) {
+      assert.throws(() => fstatSync(fd), { code: 'EBADF' })
+      step(`node:fs fstatSync on descriptor ${fd} from shmOpenAnonymous: EBADF in Deno`)
+    } else {
+      assert.equal(fstatSync(fd).size, 8192)
+      step(`node:fs fstatSync on descriptor ${fd} from shmOpenAnonymous: size 8192`)
+    }
+  } finally {
+    shmClose(fd)
+  }
   step('all steps passed')
 }
 
@@ -237,7 +256,19 @@ async function copyMode() {
   memory.close()
 }
 
-const roles = { main, 'node-opens': nodeOpens, 'node-creates': nodeCreates, 'copy-mode': copyMode }
+// Only loads posix-shm: what scripts/deno-smoke.sh runs with a permission
+// left out, to read the error.
+async function load() {
+  try {
+    const { SharedMemory } = await import('posix-shm')
+    step(`loaded; zeroCopy ${SharedMemory.zeroCopy}`)
+  } catch (error) {
+    console.error(`${error.code}: ${error.message}`)
+    process.exit(2)
+  }
+}
+
+const roles = { main, load, 'node-opens': nodeOpens, 'node-creates': nodeCreates, 'copy-mode': copyMode }
 Promise.resolve()
   .then(roles[role])
   .catch((error) => {
