@@ -101,3 +101,30 @@ test('with the binary missing, the error says which package to install', async (
   t.regex(result.message, new RegExp(`\`npm install posix-shm-${process.platform}-${process.arch}(-gnu|-musl)?\``))
   t.regex(result.cause, /Cannot find native binding|Failed to load/)
 })
+
+test('copy mode set in process.env from JavaScript reaches the native side where the C environment lacks it', async (t) => {
+  // A worker's process.env is its own: what it holds never reaches the C
+  // environment, as in Bun after `process.env.X = '1'`. The native side
+  // reads the variable there when it loads and sees nothing; the facade
+  // reads it in JavaScript and turns external buffers off, for the whole
+  // process (the main thread, loading later, is in copy mode too).
+  const child = await runNode(
+    `
+    const { Worker } = require('node:worker_threads')
+    const worker = new Worker(
+      \`const { SharedMemory } = require('posix-shm')
+       const shm = SharedMemory.anonymous(64)
+       shm.write('copied', 0)
+       require('node:worker_threads').parentPort.postMessage({ zeroCopy: SharedMemory.zeroCopy, text: shm.read(0, 6).toString() })\`,
+      { eval: true, env: { ...process.env, POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } },
+    )
+    worker.once('message', (seen) => {
+      const { SharedMemory } = require('posix-shm')
+      console.log(JSON.stringify({ ...seen, main: SharedMemory.zeroCopy, inC: process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS ?? null }))
+    })
+    `,
+    { env: { POSIX_SHM_NO_EXTERNAL_BUFFERS: undefined } },
+  )
+  t.is(child.code, 0, child.stderr)
+  t.deepEqual(JSON.parse(child.stdout), { zeroCopy: false, text: 'copied', main: false, inC: null })
+})

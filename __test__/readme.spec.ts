@@ -2,7 +2,8 @@
 // run in order, as a reader would run them, each in a fresh process, and
 // what they print must match the `// ...` comments after their console.log
 // calls. TypeScript blocks also type-check under --strict. Shell blocks
-// may hold only the commands this suite or .ci/run carry out; the demo's
+// may hold only the commands this suite or .ci/run carry out (the Deno one
+// through scripts/deno-smoke.sh); the demo's
 // and example's run here, and the demo's output must have the shape of the
 // README's text block.
 
@@ -120,7 +121,20 @@ const KNOWN_COMMANDS = new Map<string, string | undefined>([
   ['npm install && npm test', undefined], // what .ci/run runs
   ['npm install && npm run demo', 'examples/demo.mjs'],
   ['npm run example', 'examples/ten-ints.mjs'],
+  // what scripts/deno-smoke.sh (.ci/run) runs in a project with the tarballs installed
+  ['deno run --allow-ffi --allow-env --allow-read=/usr/bin/ldd --allow-run ten-ints.mjs', undefined],
 ])
+
+test('the README\'s Deno command is the one scripts/deno-smoke.sh runs from an install', (t) => {
+  const smoke = readFileSync(join(ROOT, 'scripts', 'deno-smoke.sh'), 'utf8')
+  const commands = blocks.flatMap((b) => (b.language === 'sh' ? b.code.trim().split('\n') : [])).filter((c) => c.startsWith('deno '))
+  t.true(commands.length > 0)
+  for (const command of commands) {
+    const [, flags, script] = /^deno run ((?:--\S+ )+)(\S+)$/.exec(command) ?? []
+    t.true(smoke.includes(`installed=(${flags.trim()})`), command)
+    t.true(smoke.includes(`run "\${installed[@]}" ${script}`), command)
+  }
+})
 
 test.serial('every shell block holds a command this project runs, and the demo and example run end to end', async (t) => {
   const demoOutput = blocks.find((b) => b.language === 'text')

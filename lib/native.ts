@@ -25,7 +25,18 @@ function platformKey(triple: string): string {
 
 const SUPPORTED: readonly string[] = napi.targets.map(platformKey)
 
+/** What we read of Deno's global, where the runtime is Deno. */
+interface DenoGlobal {
+  build: { env?: string }
+  permissions: { querySync(descriptor: { name: string; path?: string }): { state: string } }
+}
+
+const deno = (globalThis as { Deno?: DenoGlobal }).Deno
+
 function isMusl(): boolean {
+  // Deno says which C library it was built for; its process.report needs
+  // --allow-sys, which posix-shm does not otherwise need.
+  if (deno !== undefined) return deno.build.env === 'musl'
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
   return report?.header?.glibcVersionRuntime === undefined
 }
@@ -34,6 +45,19 @@ function runningKey(): string {
   const base = `${process.platform}-${process.arch}`
   return process.platform === 'linux' ? `${base}-${isMusl() ? 'musl' : 'gnu'}` : base
 }
+
+/**
+ * What loading posix-shm needs of Deno's permissions. Deno lets a package
+ * in node_modules read its own files; from a checkout, reading dist/ needs
+ * --allow-read anyway, and Deno names that itself.
+ */
+const DENO_PERMISSIONS = [
+  { query: { name: 'ffi' }, flag: '--allow-ffi', why: 'to load a native addon' },
+  { query: { name: 'env' }, flag: '--allow-env', why: "napi-rs's loader reads NAPI_RS_* variables" },
+  ...(process.platform === 'linux'
+    ? [{ query: { name: 'read', path: '/usr/bin/ldd' }, flag: '--allow-read', why: "napi-rs's loader reads /usr/bin/ldd to tell glibc from musl" }]
+    : []),
+]
 
 function loadError(message: string, code: string, cause?: unknown): Error {
   const error = new Error(message, cause === undefined ? undefined : { cause })
@@ -57,6 +81,23 @@ function loadBinding(): Binding {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('../native/binding.js') as Binding
   } catch (cause) {
+    if (deno !== undefined) {
+      // Without these Deno refuses the loader's reads or the dlopen, which
+      // would otherwise read as a missing package.
+      const missing = DENO_PERMISSIONS.filter(({ query }) => deno.permissions.querySync(query).state !== 'granted')
+      if (missing.length > 0) {
+        throw loadError(
+          `${packageName} cannot load its native binary in Deno without ` +
+            missing
+              .map(({ flag, why }) => `${flag} (${why})`)
+              .join(', ')
+              .replace(/, (?=[^,]*$)/, ' and ') +
+            `; run again with ${DENO_PERMISSIONS.map(({ flag }) => flag).join(' ')}`,
+          'ERR_SHM_DENO_PERMISSION',
+          cause,
+        )
+      }
+    }
     const here = runningKey()
     const binaryPackage = `${packageName}-${here}`
     throw loadError(
@@ -71,6 +112,11 @@ function loadBinding(): Binding {
 }
 
 export const native: Binding = loadBinding()
+
+// The copy-mode switch as JavaScript sees it. The native side also reads it
+// from the C environment when it loads, but in Bun a variable set from
+// JavaScript (process.env.X = '1' before the require) never gets there.
+if (process.env.POSIX_SHM_NO_EXTERNAL_BUFFERS === '1') native.refuseExternalBuffers()
 
 // Every error the binding throws is made by these, in this environment
 // (each worker loads the binding again, and registers again).

@@ -156,6 +156,12 @@ export interface Entries {
    */
   externalBuffersAllowed(): boolean
   /**
+   * From now on, in the whole process, behave as if the runtime refused
+   * external ArrayBuffers: the facade's route to copy mode, for runtimes
+   * whose `process.env` writes never reach the C environment (Bun).
+   */
+  refuseExternalBuffers(): void
+  /**
    * Whether mmapSharedBuffer can hand out SharedArrayBuffers here.
    */
   sharedBuffersAllowed(): boolean

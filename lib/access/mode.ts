@@ -1,6 +1,6 @@
 // Which access a SharedMemory gets: zero-copy where the runtime allows
 // external ArrayBuffers, copy where it refuses them (Electron 21 and
-// later, or POSIX_SHM_NO_EXTERNAL_BUFFERS=1 when the native side loads).
+// later, or POSIX_SHM_NO_EXTERNAL_BUFFERS=1 when posix-shm loads).
 // Decided for the whole process, and revised at most once: when a runtime
 // we did not recognize refuses the first zero-copy mapping.
 

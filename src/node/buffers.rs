@@ -54,15 +54,25 @@ use crate::core::mapping::{Claim, Claims, Mapping};
 use crate::core::registry::{self, Entry, Holder};
 use crate::node::convert::check;
 
-/// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1`, read once when the addon loads: behave
-/// as if the runtime refused external buffers, so that mode can be tested
-/// in plain Node.
+/// `POSIX_SHM_NO_EXTERNAL_BUFFERS=1`: behave as if the runtime refused
+/// external buffers, so that mode can be tested in plain Node and chosen
+/// anywhere. Read from the C environment when the addon loads (for callers
+/// of the binding itself), and set by the facade through `refuse` when
+/// JavaScript's `process.env` has it: in Bun, a variable set from
+/// JavaScript never reaches the C environment.
 static REFUSE_EXTERNAL_BUFFERS: AtomicBool = AtomicBool::new(false);
 
 #[napi_derive::module_init]
 fn read_environment() {
-  let refuse = std::env::var_os("POSIX_SHM_NO_EXTERNAL_BUFFERS").is_some_and(|v| v == "1");
-  REFUSE_EXTERNAL_BUFFERS.store(refuse, Ordering::Relaxed);
+  if std::env::var_os("POSIX_SHM_NO_EXTERNAL_BUFFERS").is_some_and(|v| v == "1") {
+    refuse();
+  }
+}
+
+/// Turns external buffers off for the rest of the process; never back on,
+/// since mappings already handed out in copy mode stay so.
+pub fn refuse() {
+  REFUSE_EXTERNAL_BUFFERS.store(true, Ordering::Relaxed);
 }
 
 pub fn allowed() -> bool {

@@ -325,6 +325,14 @@ entries! {
     Ok(buffers::allowed())
   }
 
+  /// From now on, in the whole process, behave as if the runtime refused
+  /// external ArrayBuffers: the facade's route to copy mode, for runtimes
+  /// whose `process.env` writes never reach the C environment (Bun).
+  fn refuseExternalBuffers(env) -> () {
+    buffers::refuse();
+    Ok(())
+  }
+
   /// Whether mmapSharedBuffer can hand out SharedArrayBuffers here.
   fn sharedBuffersAllowed(env) -> bool {
     Ok(buffers::shared_allowed())
