@@ -57,10 +57,17 @@ impl Watched for Word {
   }
 }
 
-/// The word at `address` inside a live mapping of ours that starts at or
-/// before it and spans `length` bytes from `address` (a view's buffer),
-/// `byte_offset` bytes further on; None if no live mapping holds it.
+/// The word `byte_offset` bytes into the memory JavaScript named, the
+/// `length` bytes at `address` (an ArrayBuffer, or a view), which must lie
+/// in one live mapping of ours. The word must lie inside what was named:
+/// a view that ends where another mapping begins (a zero-length view at a
+/// mapping's end, say) never reaches into that other mapping.
 pub fn in_live_mapping(address: usize, length: usize, byte_offset: usize) -> Outcome<Word> {
+  if byte_offset.checked_add(4).is_none_or(|end| end > length) {
+    return Err(Failure::OutOfRange(format!(
+      "The value of \"byteOffset\" is out of range. It must leave a 4-byte word inside the view or buffer ({length} bytes). Received {byte_offset}"
+    )));
+  }
   let mapping = (address != 0)
     .then(|| registry::holding(address, length))
     .flatten()
@@ -114,4 +121,57 @@ pub fn peek_on(word: &Word, value: i32) -> Outcome<u32> {
 
 pub fn notify_on(word: &Word, how_many: f64) -> u32 {
   wait::notify(word.atomic(), count(how_many))
+}
+
+#[cfg(test)]
+mod tests {
+  #[cfg(target_os = "linux")]
+  use super::*;
+
+  // A memfd stands in for a shared memory object: Linux only.
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_word_must_lie_inside_the_memory_named() {
+    use crate::core::registry::{Entry, Holder};
+    use std::num::NonZeroUsize;
+    let fd =
+      nix::sys::memfd::memfd_create(c"word-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+    nix::unistd::ftruncate(&fd, 8192).unwrap();
+    let length = NonZeroUsize::new(8192).unwrap();
+    let mapping = Mapping::map_shared(
+      std::os::fd::AsFd::as_fd(&fd),
+      length,
+      ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+      0,
+    )
+    .unwrap();
+    let start = mapping.address().as_ptr() as usize;
+    registry::adopt(Entry {
+      mapping: Arc::new(mapping),
+      holder: Holder::default(),
+    });
+    // The whole mapping, and a view of one word at its second page.
+    assert!(in_live_mapping(start, 8192, 8188).is_ok());
+    assert!(in_live_mapping(start + 4096, 4, 0).is_ok());
+    // A word past what was named, though inside the mapping, is refused;
+    // so is any word of a zero-length view (at the mapping's end it would
+    // otherwise be the next mapping's first word).
+    assert!(matches!(
+      in_live_mapping(start + 4096, 4, 4),
+      Err(Failure::OutOfRange(_))
+    ));
+    assert!(matches!(
+      in_live_mapping(start + 8192, 0, 0),
+      Err(Failure::OutOfRange(_))
+    ));
+    assert!(matches!(
+      in_live_mapping(start, 0, 0),
+      Err(Failure::OutOfRange(_))
+    ));
+    assert!(matches!(
+      in_live_mapping(start, 8192, usize::MAX),
+      Err(Failure::OutOfRange(_))
+    ));
+    drop(registry::take(start, 8192));
+  }
 }
