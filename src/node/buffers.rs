@@ -79,38 +79,66 @@ pub fn allowed() -> bool {
   !REFUSE_EXTERNAL_BUFFERS.load(Ordering::Relaxed)
 }
 
-/// Wraps `mapping` in one external ArrayBuffer and hands its ownership to
-/// the registry. On any failure the mapping is dropped, so unmapped.
-pub fn hand_out(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
-  let claims = Claims::new(&mapping, &[Claim::Store]);
+/// Makes the one buffer over `mapping` with `make`, which is given the
+/// memory (address and length), the store claim to hand its finalizer,
+/// and where to put the buffer. The claim keeps the range reserved until
+/// that finalizer takes it back and releases it, so the buffer never
+/// outlives its memory, on any thread it reaches. If no buffer is made, no
+/// finalizer will run: the claim is taken back here, and the runtime's
+/// refusal of external memory is `refused`.
+fn make_buffer(
+  mapping: &mut Mapping,
+  refused: Failure,
+  call: &'static str,
+  make: impl FnOnce(*mut c_void, usize, *mut c_void, &mut sys::napi_value) -> sys::napi_status,
+) -> Outcome<sys::napi_value> {
+  let claims = Claims::new(mapping, &[Claim::Store]);
   mapping.share_range(Arc::clone(&claims));
   let store_claim = Arc::into_raw(Arc::clone(&claims));
-  let mut array_buffer = ptr::null_mut();
-  // SAFETY: the data pointer and length describe a live mapping whose
-  // range stays reserved until the finalizer releases the store claim
-  // (`store_claim`, an `Arc` the finalizer takes back), so the ArrayBuffer
-  // never outlives its memory, on any thread it is moved to.
-  let status = unsafe {
-    sys::napi_create_external_arraybuffer(
-      env,
-      mapping.address().as_ptr(),
-      mapping.length(),
-      Some(finalize_store),
-      store_claim as *mut c_void,
-      &mut array_buffer,
-    )
-  };
+  let mut buffer = ptr::null_mut();
+  let status = make(
+    mapping.address().as_ptr(),
+    mapping.length(),
+    store_claim as *mut c_void,
+    &mut buffer,
+  );
   if status != sys::Status::napi_ok {
-    // No buffer, so no finalizer will run: take the claim back here.
-    // SAFETY: `store_claim` came from `Arc::into_raw` above and nothing
-    // else has it.
+    // SAFETY: `store_claim` came from `Arc::into_raw` above, and with no
+    // buffer made no finalizer has it.
     drop(unsafe { Arc::from_raw(store_claim) });
     claims.release(Claim::Store);
     if status == sys::Status::napi_no_external_buffers_allowed {
-      return Err(Failure::NoExternalBuffers);
+      return Err(refused);
     }
-    check(status, "napi_create_external_arraybuffer")?;
+    check(status, call)?;
   }
+  Ok(buffer)
+}
+
+/// Wraps `mapping` in one external ArrayBuffer and hands its ownership to
+/// the registry. On any failure the mapping is dropped, so unmapped.
+pub fn hand_out(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys::napi_value> {
+  let refused = Failure::NoExternalBuffers;
+  let call = "napi_create_external_arraybuffer";
+  let array_buffer = make_buffer(
+    &mut mapping,
+    refused,
+    call,
+    |data, length, claim, result| {
+      // SAFETY: see `make_buffer`: the memory stays reserved until the
+      // finalizer, which takes back `claim`, has run.
+      unsafe {
+        sys::napi_create_external_arraybuffer(
+          env,
+          data,
+          length,
+          Some(finalize_store),
+          claim,
+          result,
+        )
+      }
+    },
+  )?;
   // No `account` here: V8 counts every ArrayBuffer's length as external
   // memory itself (its array-buffer sweeper reports it when the buffer is
   // set up and takes it back when the buffer is freed or detached). A
@@ -185,36 +213,28 @@ pub fn hand_out_shared(env: sys::napi_env, mut mapping: Mapping) -> Outcome<sys:
   let Some(create) = shared_buffer_maker() else {
     return Err(Failure::NoSharedBuffers);
   };
-  let claims = Claims::new(&mapping, &[Claim::Store]);
-  mapping.share_range(Arc::clone(&claims));
-  let store_claim = Arc::into_raw(Arc::clone(&claims));
-  let mut shared = ptr::null_mut();
-  // SAFETY: `create` is Node-API's function (see `shared_buffer_maker`).
-  // The data pointer and length describe a live mapping whose range stays
-  // reserved until the finalizer releases the store claim (`store_claim`,
-  // an `Arc` the finalizer takes back), so the buffer never outlives its
-  // memory in any thread it is posted to.
-  let status = unsafe {
-    create(
-      env,
-      mapping.address().as_ptr(),
-      mapping.length(),
-      Some(finalize_shared_store),
-      store_claim as *mut c_void,
-      &mut shared,
-    )
-  };
-  if status != sys::Status::napi_ok {
-    // No buffer, so no finalizer will run: take the claim back here.
-    // SAFETY: `store_claim` came from `Arc::into_raw` above and nothing
-    // else has it.
-    drop(unsafe { Arc::from_raw(store_claim) });
-    claims.release(Claim::Store);
-    if status == sys::Status::napi_no_external_buffers_allowed {
-      return Err(Failure::NoSharedBuffers);
-    }
-    check(status, "node_api_create_external_sharedarraybuffer")?;
-  }
+  let refused = Failure::NoSharedBuffers;
+  let call = "node_api_create_external_sharedarraybuffer";
+  let shared = make_buffer(
+    &mut mapping,
+    refused,
+    call,
+    |data, length, claim, result| {
+      // SAFETY: `create` is Node-API's function (see `shared_buffer_maker`);
+      // as for `make_buffer`, the memory stays reserved until the finalizer,
+      // which takes back `claim`, has run, on whatever thread.
+      unsafe {
+        create(
+          env,
+          data,
+          length,
+          Some(finalize_shared_store),
+          claim,
+          result,
+        )
+      }
+    },
+  )?;
   // No holder: nothing JavaScript-side is ever looked at again (no detach,
   // no transfer), and the finalizer may run where no environment is.
   registry::adopt(Entry {
