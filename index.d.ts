@@ -417,6 +417,117 @@ export declare class SharedMemory implements Disposable {
 	check(): boolean;
 	[Symbol.dispose](): void;
 }
+export interface ChannelOptions {
+	/**
+	 * The ring's size in bytes, rounded up to a power of two, at least 4096,
+	 * at most 2^30. The largest message is the ring's size less 8. Default
+	 * 1 MiB.
+	 */
+	capacity?: number;
+}
+export interface ChannelCreateOptions extends ChannelOptions {
+	/** Mode of the new object, less the umask. Default `0o600`. */
+	permissions?: readonly Permission[] | number;
+}
+export interface ReceiveOptions {
+	/** Milliseconds to wait: undefined or Infinity waits forever, 0 only looks. */
+	timeout?: number;
+}
+export interface AsyncOptions extends ReceiveOptions {
+	/** Aborting it rejects the call with `signal.reason`. */
+	signal?: AbortSignalLike;
+}
+/** What `send` accepts: bytes, or a string sent as UTF-8. */
+export type ChannelData = ArrayBufferView | ArrayBuffer | SharedArrayBuffer | string;
+export declare class Channel implements Disposable, AsyncIterable<NodeBuffer> {
+	#private;
+	/** The name as the caller gave it; undefined for `anonymous` and `fromFd`. */
+	readonly name: string | undefined;
+	/** The ring's size in bytes (the requested capacity, rounded up). */
+	readonly capacity: number;
+	private constructor();
+	/**
+	 * Creates the channel `name`: a new shared memory object (exclusive: the
+	 * name must not exist; mode 0600 less the umask by default). Either side
+	 * may create it; the other opens it.
+	 */
+	static create(name: string, options?: ChannelCreateOptions): Channel;
+	/** Opens the channel `name`, waiting up to a second for its creator to finish it. */
+	static open(name: string): Channel;
+	/**
+	 * Creates a channel in an object that no name reaches: only its
+	 * descriptor (`fd`) does, for this process and whoever it passes it to
+	 * (who calls `Channel.fromFd`). On Linux its size is sealed, so no peer
+	 * can shrink it.
+	 */
+	static anonymous(options?: ChannelOptions): Channel;
+	/**
+	 * Opens the channel in the object behind `fd` (received from another
+	 * process, say). The descriptor stays the caller's: the channel opens
+	 * one of its own.
+	 */
+	static fromFd(fd: number): Channel;
+	/** The channel's own descriptor, to pass to another process; -1 once closed. */
+	get fd(): number;
+	get closed(): boolean;
+	/**
+	 * Sends `data`, waiting while the ring is full (for `options.timeout`
+	 * at most: then ShmError ETIMEDOUT). Takes the sending end on first use:
+	 * ERR_SHM_CHANNEL_BUSY if another handle holds it. A message larger than
+	 * the ring can ever hold (`capacity - 8` bytes) is a RangeError.
+	 */
+	send(data: ChannelData, options?: ReceiveOptions): void;
+	/** Sends `data` if the ring has room now: false if it is full. Never waits. */
+	trySend(data: ChannelData): boolean;
+	/** `send` without blocking the thread while the ring is full. */
+	sendAsync(data: ChannelData, options?: AsyncOptions): Promise<void>;
+	/**
+	 * The next message, copied out of the ring: a Buffer (see the top of
+	 * this file for what it keeps alive), or null once the sender has ended
+	 * the channel and every message was received. Waits for `options.timeout`
+	 * at most (then ShmError ETIMEDOUT); throws ERR_SHM_PEER_GONE if the
+	 * sender's process died and nothing is left. Takes the receiving end on
+	 * first use.
+	 */
+	receive(options?: ReceiveOptions): NodeBuffer | null;
+	/** `receive` without blocking the thread while the ring is empty. */
+	receiveAsync(options?: AsyncOptions): Promise<NodeBuffer | null>;
+	/**
+	 * The next message without a copy: a Buffer over the ring itself, valid
+	 * until `release()` or the next receive on this channel, which detach it
+	 * (it then has length 0) and give its bytes back to the sender. Null at
+	 * the end, as `receive`. Where the runtime refuses external buffers
+	 * (copy mode, Electron), a copy, as `receive` returns.
+	 *
+	 * Hand the view to nothing that keeps it past `release()`: Node's
+	 * asynchronous APIs (a socket write, fs, zlib) read or write it later,
+	 * and after `release()` the sender reuses those bytes. Copy what you keep.
+	 */
+	receiveView(options?: ReceiveOptions): NodeBuffer | null;
+	/** Gives back the message `receiveView` lent (detaching its Buffer). Does nothing if none is lent. */
+	release(): void;
+	/** Messages until the sender ends the channel, received asynchronously. */
+	[Symbol.asyncIterator](): AsyncIterator<NodeBuffer>;
+	/**
+	 * Ends the sending end: the receiver gets every message sent so far,
+	 * then null. Sending afterwards throws ERR_SHM_CHANNEL_ENDED, from any
+	 * handle. Takes the sending end if this handle does not hold it.
+	 */
+	end(): void;
+	/**
+	 * Gives up the ends this handle holds (another handle may then take
+	 * them), detaches a lent view, rejects pending asynchronous calls with
+	 * ERR_SHM_CLOSED, and closes the descriptor. A second call does nothing.
+	 */
+	close(): void;
+	/**
+	 * Removes the channel's name, as `SharedMemory#unlink` does; handles
+	 * already open keep working. Does nothing for a channel without a name,
+	 * or a second time.
+	 */
+	unlink(): void;
+	[Symbol.dispose](): void;
+}
 
 export {
 	ShmStats$1 as ShmStats,

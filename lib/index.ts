@@ -30,4 +30,12 @@ export {
   type FromFdOptions,
   type OpenSharedOptions,
 } from './shared-memory'
+export {
+  Channel,
+  type AsyncOptions,
+  type ChannelCreateOptions,
+  type ChannelData,
+  type ChannelOptions,
+  type ReceiveOptions,
+} from './channel'
 export { notify, wait, waitAsync, type WaitAsyncOptions, type WaitResult } from './wait'

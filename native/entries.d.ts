@@ -190,6 +190,68 @@ export interface Entries {
    */
   pinMovedMappings(): void
   /**
+   * Makes a channel in the new, empty object behind `fd` (which stays
+   * the caller's: the channel opens a descriptor of its own), with a ring
+   * of `capacity` bytes rounded up to a power of two, at least 4096;
+   * `seal` then seals the object's size (Linux, anonymous objects).
+   * Returns the channel's handle, whose collection closes it.
+   */
+  channelCreate(fd: number, capacity: number, seal?: boolean): object
+  /**
+   * Opens the channel in the object behind `fd` (which stays the
+   * caller's), waiting up to a second for its creator to finish the
+   * header. Returns the channel's handle.
+   */
+  channelAttach(fd: number): object
+  /**
+   * The ring's size in bytes.
+   */
+  channelCapacity(handle: object): number
+  /**
+   * The channel's own descriptor, for passing it to another process.
+   */
+  channelFd(handle: object): number
+  /**
+   * Sends `data` (taking the sending end if this handle has not yet),
+   * waiting while the ring is full for at most `timeoutMs` (Infinity:
+   * forever; 0: not at all); false if the ring stayed full.
+   */
+  channelSend(handle: object, data: ArrayBufferView | ArrayBuffer, timeoutMs: number): boolean
+  /**
+   * Receives the next message (taking the receiving end if this handle
+   * has not yet) into `target` from `offset`, waiting for at most
+   * `timeoutMs`: its length; -1 if none came; -2 once the sender has
+   * ended and every message was received; -3 minus its length if it does
+   * not fit (it stays in the ring). Gives back a lent view first.
+   */
+  channelReceiveInto(handle: object, target: ArrayBufferView | ArrayBuffer, offset: number, timeoutMs: number): number
+  /**
+   * Lends the next message as an ArrayBuffer over the ring itself, until
+   * channelRelease or the next receive detaches it; -1 or -2 as
+   * channelReceiveInto. Refused where external buffers are.
+   */
+  channelReceiveView(handle: object, timeoutMs: number): ArrayBuffer | number
+  /**
+   * Detaches the lent view, if any, and gives its message's bytes back to
+   * the sender.
+   */
+  channelRelease(handle: object): void
+  /**
+   * Ends the sending end: the receiver gets every message sent so far,
+   * then learns that no more will come.
+   */
+  channelEnd(handle: object): void
+  /**
+   * Whether the process holding the other end (`sending`: this handle
+   * sends, so the receiver's) died.
+   */
+  channelPeerGone(handle: object, sending?: boolean): boolean
+  /**
+   * Closes the channel handle: detaches a lent view, gives up its ends,
+   * closes its descriptor. Later calls do nothing.
+   */
+  channelClose(handle: object): void
+  /**
    * How many threads posix-shm runs for pending waitAsync calls, idle
    * ones included (a diagnostic).
    */

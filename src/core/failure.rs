@@ -41,6 +41,21 @@ pub enum Failure {
   /// The descriptor already belongs to an owner (a `SharedMemory`), which
   /// will close it: owning it twice would close it twice.
   FdOwned(RawFd),
+  /// The object (a "channel") was closed; nothing can be done with it.
+  Closed(&'static str),
+  /// The object holds no channel this posix-shm can read (no header, or
+  /// a layout version it does not know); why.
+  NotAChannel(String),
+  /// A channel's header or ring holds numbers no honest end writes (a peer
+  /// scribbled on it); what was found.
+  ChannelCorrupt(String),
+  /// Another handle, here or in another process, holds this end
+  /// ("sending" or "receiving") of the channel.
+  ChannelBusy(&'static str),
+  /// The sending end was ended: nothing more may be sent.
+  ChannelEnded,
+  /// The process holding the other end ("sending" or "receiving") died.
+  PeerGone(&'static str),
   /// A call into the JavaScript runtime failed where it should not (its
   /// status number); the boundary's own failures travel in this type too,
   /// so that one `?` serves both layers. Reported, never unwrapped.

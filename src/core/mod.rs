@@ -10,6 +10,7 @@
 //! [`registry`] for as long as JavaScript can reach them.
 
 pub mod args;
+pub mod channel;
 pub mod constants;
 pub mod descriptor;
 pub mod failure;

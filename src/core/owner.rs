@@ -112,6 +112,22 @@ pub fn adopt(key: usize, fd: RawFd) -> Outcome<()> {
   Ok(())
 }
 
+/// Marks the number of `fd`, which a native object owns (a channel), as
+/// owned: closing it from JavaScript is refused, and adopting it takes a
+/// duplicate, as for a SharedMemory's.
+pub fn reserve(fd: RawFd) -> Outcome<()> {
+  if owned().numbers.insert(fd) {
+    Ok(())
+  } else {
+    Err(Failure::FdOwned(fd))
+  }
+}
+
+/// Ends `reserve`, just before the owner closes the descriptor.
+pub fn unreserve(fd: RawFd) {
+  owned().numbers.remove(&fd);
+}
+
 /// The descriptor owned under `key`, taken out of the table (to close it,
 /// by dropping it or with `close`); None if there is none, or no more.
 pub fn release(key: usize) -> Option<OwnedFd> {

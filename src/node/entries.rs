@@ -26,11 +26,13 @@ use napi::{sys, JsValue};
 use napi_derive::napi;
 use nix::unistd::{Gid, Uid};
 
+use crate::core::channel::{layout, Channel};
 use crate::core::constants::permissions_allowed;
 use crate::core::descriptor::{self, Stats};
 use crate::core::failure::{Failure, Outcome};
 use crate::core::{args, mapping, object, owner, registry, word};
 use crate::node::buffers::{self, account};
+use crate::node::channel::{self as channels, Bytes, HandleArg, ViewOrCode};
 use crate::node::convert::{
   self, as_data, check, Arg, ArrayBufferOf, BufferMemory, ExternalData, Fd, FileLength, Name,
   NewArrayBuffer, NewHandle, NewSharedArrayBuffer, Path, Returned,
@@ -366,6 +368,97 @@ entries! {
   fn pinMovedMappings(env) -> () {
     buffers::pin_moved(env);
     Ok(())
+  }
+
+  /// Makes a channel in the new, empty object behind `fd` (which stays
+  /// the caller's: the channel opens a descriptor of its own), with a ring
+  /// of `capacity` bytes rounded up to a power of two, at least 4096;
+  /// `seal` then seals the object's size (Linux, anonymous objects).
+  /// Returns the channel's handle, whose collection closes it.
+  fn channelCreate(env, fd: Fd, capacity: f64, seal: Option<bool>) -> NewHandle {
+    let capacity = layout::capacity_for(args::byte_count(capacity, "capacity")?)?;
+    let channel = Channel::create(fd.0, capacity)?;
+    if seal == Some(true) {
+      object::seal(channel.fd())?;
+    }
+    channels::new_handle(env, channel).map(NewHandle)
+  }
+
+  /// Opens the channel in the object behind `fd` (which stays the
+  /// caller's), waiting up to a second for its creator to finish the
+  /// header. Returns the channel's handle.
+  fn channelAttach(env, fd: Fd) -> NewHandle {
+    let channel = Channel::attach(fd.0)?;
+    channels::new_handle(env, channel).map(NewHandle)
+  }
+
+  /// The ring's size in bytes.
+  fn channelCapacity(env, handle: HandleArg) -> f64 {
+    let capacity = handle.get().open()?.capacity();
+    Ok(capacity as f64)
+  }
+
+  /// The channel's own descriptor, for passing it to another process.
+  fn channelFd(env, handle: HandleArg) -> i32 {
+    let fd = handle.get().open()?.fd();
+    Ok(fd)
+  }
+
+  /// Sends `data` (taking the sending end if this handle has not yet),
+  /// waiting while the ring is full for at most `timeoutMs` (Infinity:
+  /// forever; 0: not at all); false if the ring stayed full.
+  fn channelSend(env, handle: HandleArg, data: Bytes, timeoutMs: f64) -> bool {
+    let channel = handle.get().open()?;
+    // SAFETY: `data` is JavaScript memory that stays valid during this
+    // call, which runs no JavaScript.
+    unsafe {
+      channel.send(data.address, data.length, channels::deadline(timeoutMs), &mut || env_alive(env))
+    }
+  }
+
+  /// Receives the next message (taking the receiving end if this handle
+  /// has not yet) into `target` from `offset`, waiting for at most
+  /// `timeoutMs`: its length; -1 if none came; -2 once the sender has
+  /// ended and every message was received; -3 minus its length if it does
+  /// not fit (it stays in the ring). Gives back a lent view first.
+  fn channelReceiveInto(env, handle: HandleArg, target: Bytes, offset: f64, timeoutMs: f64) -> f64 {
+    channels::receive_into(env, handle.get(), target, offset, timeoutMs, &mut || env_alive(env))
+  }
+
+  /// Lends the next message as an ArrayBuffer over the ring itself, until
+  /// channelRelease or the next receive detaches it; -1 or -2 as
+  /// channelReceiveInto. Refused where external buffers are.
+  fn channelReceiveView(env, handle: HandleArg, timeoutMs: f64) -> ViewOrCode {
+    channels::lend_view(env, handle.get(), timeoutMs, &mut || env_alive(env))
+  }
+
+  /// Detaches the lent view, if any, and gives its message's bytes back to
+  /// the sender.
+  fn channelRelease(env, handle: HandleArg) -> () {
+    let handle = handle.get();
+    let channel = handle.open()?;
+    channels::give_back_view(env, handle, &channel)
+  }
+
+  /// Ends the sending end: the receiver gets every message sent so far,
+  /// then learns that no more will come.
+  fn channelEnd(env, handle: HandleArg) -> () {
+    let ended = handle.get().open()?.end();
+    ended
+  }
+
+  /// Whether the process holding the other end (`sending`: this handle
+  /// sends, so the receiver's) died.
+  fn channelPeerGone(env, handle: HandleArg, sending: Option<bool>) -> bool {
+    let end = channels::end_of(sending.unwrap_or(false));
+    let gone = handle.get().open()?.peer_gone(end);
+    gone
+  }
+
+  /// Closes the channel handle: detaches a lent view, gives up its ends,
+  /// closes its descriptor. Later calls do nothing.
+  fn channelClose(env, handle: HandleArg) -> () {
+    channels::close(env, handle.get())
   }
 
   /// How many threads posix-shm runs for pending waitAsync calls, idle

@@ -8,12 +8,15 @@
 //! - `throw`: the one error route;
 //! - `buffers`: external ArrayBuffers over mappings, and the end of their life;
 //! - `records`: the objects of numbers entries return;
+//! - `channel`: channel handles, views of received messages, and the
+//!   asynchronous wait of an end;
 //! - `region`: `MappedRegion`, copy-mode access for runtimes that refuse
 //!   external buffers (a napi-rs class);
 //! - `wait`: `waitInBufferAsync` and the cancelling of waits (napi-rs, for
 //!   its threadsafe functions).
 
 pub mod buffers;
+pub mod channel;
 pub mod convert;
 pub mod entries;
 pub mod records;

@@ -352,9 +352,48 @@ pub fn error_value(env: sys::napi_env, failure: Failure) -> Outcome<Option<sys::
       env,
       "ERR_SHM_FD_OWNED",
       &format!(
-        "fd {fd} is owned by a SharedMemory, which will close it: close that SharedMemory \
-         instead, or pass a duplicate (SharedMemory.fromFd takes one itself)"
+        "fd {fd} is owned by a SharedMemory or a Channel, which will close it: close that \
+         object instead, or pass a duplicate (SharedMemory.fromFd takes one itself)"
       ),
+      path,
+    ),
+    Failure::Closed(what) => state_error(
+      env,
+      "ERR_SHM_CLOSED",
+      &format!("this {what} is closed"),
+      path,
+    ),
+    Failure::NotAChannel(why) => state_error(
+      env,
+      "ERR_SHM_NOT_A_CHANNEL",
+      &format!("the object is not a channel: {why}"),
+      path,
+    ),
+    Failure::ChannelCorrupt(what) => state_error(
+      env,
+      "ERR_SHM_CHANNEL_CORRUPT",
+      &format!("the channel is corrupt (a peer wrote what no channel end writes): {what}"),
+      path,
+    ),
+    Failure::ChannelBusy(end) => state_error(
+      env,
+      "ERR_SHM_CHANNEL_BUSY",
+      &format!(
+        "another handle holds the {end} end of this channel (in this or another process); \
+         an end is free again once its holder closes or dies"
+      ),
+      path,
+    ),
+    Failure::ChannelEnded => state_error(
+      env,
+      "ERR_SHM_CHANNEL_ENDED",
+      "the channel's sending end was ended: nothing more can be sent",
+      path,
+    ),
+    Failure::PeerGone(end) => state_error(
+      env,
+      "ERR_SHM_PEER_GONE",
+      &format!("the process holding the {end} end of the channel died"),
       path,
     ),
     Failure::NodeApi { status, call } => plain(

@@ -1,0 +1,143 @@
+//! Who holds each end of a channel. Across processes an end is a
+//! byte-range lock on the object (see CHANNEL-LAYOUT.md, "Holding an end"):
+//! the kernel drops it when the holder's descriptor closes, and so when its
+//! process dies, before anyone reaps it; no process id is involved, so a
+//! reused one cannot be mistaken for the holder. Within this process a
+//! table says which ends our own handles hold, because two handles whose
+//! descriptors share one open file description (a dup) hold each other's
+//! locks as far as the kernel can tell, and off Linux locks belong to the
+//! process, not the descriptor.
+
+use std::collections::HashSet;
+use std::os::fd::RawFd;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use nix::errno::Errno;
+
+use super::layout::{RECEIVER_STATE_AT, SENDER_STATE_AT};
+use crate::core::failure::{Failure, Outcome};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum End {
+  Sender,
+  Receiver,
+}
+
+impl End {
+  pub fn other(self) -> End {
+    match self {
+      End::Sender => End::Receiver,
+      End::Receiver => End::Sender,
+    }
+  }
+
+  /// Where the end's state word lies; its first byte is also the byte
+  /// locked to hold the end.
+  pub fn state_at(self) -> usize {
+    match self {
+      End::Sender => SENDER_STATE_AT,
+      End::Receiver => RECEIVER_STATE_AT,
+    }
+  }
+
+  pub fn name(self) -> &'static str {
+    match self {
+      End::Sender => "sending",
+      End::Receiver => "receiving",
+    }
+  }
+}
+
+/// An object, as fstat names it: device and inode.
+pub type Identity = (u64, u64);
+
+static HELD_HERE: LazyLock<Mutex<HashSet<(Identity, End)>>> = LazyLock::new(Mutex::default);
+
+fn held_here() -> MutexGuard<'static, HashSet<(Identity, End)>> {
+  HELD_HERE
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether a handle of this process holds `end` of the object.
+pub fn is_held_here(identity: Identity, end: End) -> bool {
+  held_here().contains(&(identity, end))
+}
+
+#[cfg(target_os = "linux")]
+const SET_LOCK: nix::libc::c_int = nix::libc::F_OFD_SETLK;
+#[cfg(target_os = "linux")]
+const GET_LOCK: nix::libc::c_int = nix::libc::F_OFD_GETLK;
+#[cfg(not(target_os = "linux"))]
+const SET_LOCK: nix::libc::c_int = nix::libc::F_SETLK;
+#[cfg(not(target_os = "linux"))]
+const GET_LOCK: nix::libc::c_int = nix::libc::F_GETLK;
+
+fn lock_request(kind: nix::libc::c_int, end: End) -> nix::libc::flock {
+  // SAFETY: flock is a plain C struct of integers, for which all zeroes
+  // is a valid value (and l_pid must be 0 for open file description locks).
+  let mut request: nix::libc::flock = unsafe { std::mem::zeroed() };
+  request.l_type = kind as _;
+  request.l_whence = nix::libc::SEEK_SET as _;
+  request.l_start = end.state_at() as _;
+  request.l_len = 1;
+  request
+}
+
+/// fcntl with a lock request on `fd`.
+fn lock_call(
+  fd: RawFd,
+  command: nix::libc::c_int,
+  request: &mut nix::libc::flock,
+) -> Result<(), Errno> {
+  // SAFETY: `request` is a live, initialised flock for the whole call;
+  // a descriptor that is not open is EBADF, nothing worse.
+  let result = unsafe { nix::libc::fcntl(fd, command, request as *mut nix::libc::flock) };
+  if result == -1 {
+    Err(Errno::last())
+  } else {
+    Ok(())
+  }
+}
+
+/// Takes `end` of the object behind `fd` for one handle of ours, or
+/// `ChannelBusy` if any other handle, here or in another process, holds it.
+pub fn take(fd: RawFd, identity: Identity, end: End) -> Outcome<()> {
+  let mut here = held_here();
+  if here.contains(&(identity, end)) {
+    return Err(Failure::ChannelBusy(end.name()));
+  }
+  let mut request = lock_request(nix::libc::F_WRLCK, end);
+  match lock_call(fd, SET_LOCK, &mut request) {
+    Ok(()) => {}
+    Err(Errno::EAGAIN | Errno::EACCES) => return Err(Failure::ChannelBusy(end.name())),
+    Err(errno) => {
+      return Err(Failure::Sys {
+        errno,
+        syscall: "fcntl",
+      })
+    }
+  }
+  here.insert((identity, end));
+  Ok(())
+}
+
+/// Gives `end` up (its holder has already cleared the state word).
+pub fn give_up(fd: RawFd, identity: Identity, end: End) {
+  let mut request = lock_request(nix::libc::F_UNLCK, end);
+  // Unlocking a byte we locked cannot fail but on a closed descriptor, and
+  // closing the descriptor drops the lock anyway.
+  let _ = lock_call(fd, SET_LOCK, &mut request);
+  held_here().remove(&(identity, end));
+}
+
+/// Whether anyone holds `end`: a handle of ours, or anyone the kernel
+/// knows to hold its lock.
+pub fn is_held(fd: RawFd, identity: Identity, end: End) -> Outcome<bool> {
+  if is_held_here(identity, end) {
+    return Ok(true);
+  }
+  let mut request = lock_request(nix::libc::F_WRLCK, end);
+  lock_call(fd, GET_LOCK, &mut request).map_err(Failure::sys("fcntl"))?;
+  Ok(i32::from(request.l_type) != nix::libc::F_UNLCK)
+}
