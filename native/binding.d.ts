@@ -44,6 +44,16 @@ export declare class PendingWait {
 }
 
 /**
+ * Waits, without a thread of its own, until the end (`sending`: the
+ * sender, for room; else the receiver, for data) has something to do:
+ * announces that it sleeps, looks once more, and hands the sleep to the
+ * watcher threads. `settle` gets 0 when woken, 2 at the timeout; 1 at
+ * once (returned) if there is work already. Throws ERR_SHM_PEER_GONE if
+ * the other end's holder died.
+ */
+export declare function channelWaitAsync(handle: object, sending: boolean, timeoutMs: number, settle: (result: number | Error) => void): number | PendingWait
+
+/**
  * Starts waiting on a thread of our own; `settle` gets the result code,
  * or the error of a failed system call.
  */

@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.MappedRegion = nativeBinding.MappedRegion
 module.exports.PendingWait = nativeBinding.PendingWait
+module.exports.channelWaitAsync = nativeBinding.channelWaitAsync
 module.exports.waitInBufferAsync = nativeBinding.waitInBufferAsync
