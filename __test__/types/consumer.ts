@@ -38,7 +38,7 @@ const mapped: ArrayBuffer = mmap(size, protections, fd, 0)
 // The option says which kind of buffer comes back.
 const sharedMapping: SharedArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
 const plainMapping: ArrayBuffer = mmap(size, protections, fd, 0, { shared: false })
-const sharedMemory: SharedMemory = SharedMemory.anonymous(size, { shared: true })
+const sharedMemory: SharedMemory<SharedArrayBuffer> = SharedMemory.anonymous(size, { shared: true })
 const isShared: boolean = sharedMemory.shared && SharedMemory.sharedBuffers
 // @ts-expect-error a shared mapping is not an ArrayBuffer
 const notPlain: ArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
