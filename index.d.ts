@@ -218,6 +218,19 @@ type NodeBuffer = typeof globalThis extends {
 		alloc(size: number): infer B;
 	};
 } ? B : Uint8Array;
+declare const uint8ArrayConstructor: {
+	new <B extends ArrayBufferLike>(buffer: B): Uint8Array;
+} & typeof Uint8Array;
+type BytesOver<B extends ArrayBufferLike> = InstanceType<typeof uint8ArrayConstructor<B>>;
+type HostBufferConstructor = typeof globalThis extends {
+	Buffer: infer C;
+} ? C : unknown;
+declare const hostBufferConstructor: {
+	from<B extends ArrayBufferLike>(arrayBuffer: B): typeof globalThis extends {
+		Buffer: unknown;
+	} ? NodeBuffer : BytesOver<B>;
+} & HostBufferConstructor;
+type HostBuffer<B extends ArrayBufferLike> = ReturnType<typeof hostBufferConstructor.from<B>>;
 type AbortSignalLike = typeof globalThis extends {
 	AbortSignal: {
 		prototype: infer S;
@@ -312,7 +325,13 @@ export interface FromFdOptions {
 	 */
 	shared?: boolean;
 }
-export declare class SharedMemory implements Disposable {
+/**
+ * A mapped shared memory object. `B` is the kind of memory `buffer` is
+ * over: `ArrayBuffer` (the default), or `SharedArrayBuffer` when made with
+ * `shared: true`; `ArrayBufferLike` when the option was not known to the
+ * compiler (a `boolean`).
+ */
+export declare class SharedMemory<B extends ArrayBufferLike = ArrayBuffer> implements Disposable {
 	#private;
 	/** The name as the caller gave it; undefined for `anonymous` and `fromFd`. */
 	readonly name: string | undefined;
@@ -340,16 +359,35 @@ export declare class SharedMemory implements Disposable {
 	/**
 	 * Creates the object `name` of `size` bytes and maps it read-write. By
 	 * default the name must not exist yet (`exclusive: true`) and the mode is
-	 * 0600 less the umask.
+	 * 0600 less the umask. With `shared: true` the mapping is a
+	 * SharedArrayBuffer, and the result is typed `SharedMemory<SharedArrayBuffer>`.
 	 */
-	static create(name: string, size: number, options?: CreateOptions): SharedMemory;
+	static create(name: string, size: number, options: CreateOptions & {
+		shared: true;
+	}): SharedMemory<SharedArrayBuffer>;
+	static create(name: string, size: number, options?: CreateOptions & {
+		shared?: false;
+	}): SharedMemory<ArrayBuffer>;
+	static create(name: string, size: number, options?: CreateOptions): SharedMemory<ArrayBufferLike>;
 	/** Opens the existing object `name` and maps `size` bytes (default: all of it). */
-	static open(name: string, options?: OpenSharedOptions): SharedMemory;
+	static open(name: string, options: OpenSharedOptions & {
+		shared: true;
+	}): SharedMemory<SharedArrayBuffer>;
+	static open(name: string, options?: OpenSharedOptions & {
+		shared?: false;
+	}): SharedMemory<ArrayBuffer>;
+	static open(name: string, options?: OpenSharedOptions): SharedMemory<ArrayBufferLike>;
 	/**
 	 * Creates an object with no name (see `shmOpenAnonymous`): only its
 	 * descriptor reaches it, for this process and whoever it passes `fd` to.
 	 */
-	static anonymous(size: number, options?: AnonymousOptions): SharedMemory;
+	static anonymous(size: number, options: AnonymousOptions & {
+		shared: true;
+	}): SharedMemory<SharedArrayBuffer>;
+	static anonymous(size: number, options?: AnonymousOptions & {
+		shared?: false;
+	}): SharedMemory<ArrayBuffer>;
+	static anonymous(size: number, options?: AnonymousOptions): SharedMemory<ArrayBufferLike>;
 	/**
 	 * Maps the object behind a descriptor this process received (from a
 	 * parent's `stdio`, say) and takes ownership of it: `close()` closes it,
@@ -360,15 +398,23 @@ export declare class SharedMemory implements Disposable {
 	 * so the new object's `fd` differs, and each `close()` closes only its
 	 * own descriptor.
 	 */
-	static fromFd(fd: number, options?: FromFdOptions): SharedMemory;
+	static fromFd(fd: number, options: FromFdOptions & {
+		shared: true;
+	}): SharedMemory<SharedArrayBuffer>;
+	static fromFd(fd: number, options?: FromFdOptions & {
+		shared?: false;
+	}): SharedMemory<ArrayBuffer>;
+	static fromFd(fd: number, options?: FromFdOptions): SharedMemory<ArrayBufferLike>;
 	/** The descriptor, or -1 once closed. */
 	get fd(): number;
 	/**
-	 * A zero-copy Buffer over the whole mapping. After `close()` it, and
-	 * every view made on it, has length 0. On a read-only SharedMemory,
-	 * writing through it ends the process (SIGSEGV): only read.
+	 * A zero-copy Buffer over the whole mapping: over an ArrayBuffer, or with
+	 * `shared: true` a SharedArrayBuffer (typed `Buffer<B>`). After `close()`
+	 * it, and every view made on it, has length 0 (a SharedArrayBuffer's views
+	 * keep theirs). On a read-only SharedMemory, writing through it ends the
+	 * process (SIGSEGV): only read.
 	 */
-	get buffer(): NodeBuffer;
+	get buffer(): HostBuffer<B>;
 	get closed(): boolean;
 	/**
 	 * Unmaps (the buffer and every view on it become empty) and closes the

@@ -20,7 +20,7 @@ import { constants } from './constants'
 import { ShmError, invalidType, outOfRange, stateError, withCode } from './errors'
 import type { Permission } from './keywords'
 import { FdOwner } from './fd-owner'
-import type { NodeBuffer } from './host-types'
+import type { HostBuffer, NodeBuffer } from './host-types'
 import { native } from './native'
 import { fstat, shmClose, shmOpen, shmUnlink } from './shm'
 import {
@@ -174,7 +174,13 @@ function adopt(fd: number): FdOwner {
   }
 }
 
-export class SharedMemory implements Disposable {
+/**
+ * A mapped shared memory object. `B` is the kind of memory `buffer` is
+ * over: `ArrayBuffer` (the default), or `SharedArrayBuffer` when made with
+ * `shared: true`; `ArrayBufferLike` when the option was not known to the
+ * compiler (a `boolean`).
+ */
+export class SharedMemory<B extends ArrayBufferLike = ArrayBuffer> implements Disposable {
   /** The name as the caller gave it; undefined for `anonymous` and `fromFd`. */
   readonly name: string | undefined
   /** How many bytes are mapped. */
@@ -219,7 +225,7 @@ export class SharedMemory implements Disposable {
   }
 
   /** Sizes and maps; on any failure closes the descriptor and unlinks what this call created. */
-  static #map(setup: Setup): SharedMemory {
+  static #map(setup: Setup): SharedMemory<ArrayBufferLike> {
     const fd = setup.owner.fd
     try {
       let size = setup.size
@@ -239,7 +245,7 @@ export class SharedMemory implements Disposable {
         size = fstat(fd).size
         if (size === 0) throw emptyObjectError(setup.path)
       }
-      return new SharedMemory(setup, size, mapAccess(size, setup.readOnly, fd, setup.shared))
+      return new SharedMemory<ArrayBufferLike>(setup, size, mapAccess(size, setup.readOnly, fd, setup.shared))
     } catch (error) {
       try {
         setup.owner.close()
@@ -260,9 +266,13 @@ export class SharedMemory implements Disposable {
   /**
    * Creates the object `name` of `size` bytes and maps it read-write. By
    * default the name must not exist yet (`exclusive: true`) and the mode is
-   * 0600 less the umask.
+   * 0600 less the umask. With `shared: true` the mapping is a
+   * SharedArrayBuffer, and the result is typed `SharedMemory<SharedArrayBuffer>`.
    */
-  static create(name: string, size: number, options: CreateOptions = {}): SharedMemory {
+  static create(name: string, size: number, options: CreateOptions & { shared: true }): SharedMemory<SharedArrayBuffer>
+  static create(name: string, size: number, options?: CreateOptions & { shared?: false }): SharedMemory<ArrayBuffer>
+  static create(name: string, size: number, options?: CreateOptions): SharedMemory<ArrayBufferLike>
+  static create(name: string, size: number, options: CreateOptions = {}): SharedMemory<ArrayBufferLike> {
     const path = normalizeName(name)
     validateSize(size, 'size')
     validateObject(options, 'options')
@@ -295,7 +305,10 @@ export class SharedMemory implements Disposable {
   }
 
   /** Opens the existing object `name` and maps `size` bytes (default: all of it). */
-  static open(name: string, options: OpenSharedOptions = {}): SharedMemory {
+  static open(name: string, options: OpenSharedOptions & { shared: true }): SharedMemory<SharedArrayBuffer>
+  static open(name: string, options?: OpenSharedOptions & { shared?: false }): SharedMemory<ArrayBuffer>
+  static open(name: string, options?: OpenSharedOptions): SharedMemory<ArrayBufferLike>
+  static open(name: string, options: OpenSharedOptions = {}): SharedMemory<ArrayBufferLike> {
     const path = normalizeName(name)
     validateObject(options, 'options')
     const readOnly = validateBoolean(options.readOnly ?? false, 'options.readOnly')
@@ -309,7 +322,10 @@ export class SharedMemory implements Disposable {
    * Creates an object with no name (see `shmOpenAnonymous`): only its
    * descriptor reaches it, for this process and whoever it passes `fd` to.
    */
-  static anonymous(size: number, options: AnonymousOptions = {}): SharedMemory {
+  static anonymous(size: number, options: AnonymousOptions & { shared: true }): SharedMemory<SharedArrayBuffer>
+  static anonymous(size: number, options?: AnonymousOptions & { shared?: false }): SharedMemory<ArrayBuffer>
+  static anonymous(size: number, options?: AnonymousOptions): SharedMemory<ArrayBufferLike>
+  static anonymous(size: number, options: AnonymousOptions = {}): SharedMemory<ArrayBufferLike> {
     validateSize(size, 'size')
     validateObject(options, 'options')
     const allocate = validateBoolean(options.allocate ?? false, 'options.allocate')
@@ -342,7 +358,10 @@ export class SharedMemory implements Disposable {
    * so the new object's `fd` differs, and each `close()` closes only its
    * own descriptor.
    */
-  static fromFd(fd: number, options: FromFdOptions = {}): SharedMemory {
+  static fromFd(fd: number, options: FromFdOptions & { shared: true }): SharedMemory<SharedArrayBuffer>
+  static fromFd(fd: number, options?: FromFdOptions & { shared?: false }): SharedMemory<ArrayBuffer>
+  static fromFd(fd: number, options?: FromFdOptions): SharedMemory<ArrayBufferLike>
+  static fromFd(fd: number, options: FromFdOptions = {}): SharedMemory<ArrayBufferLike> {
     validateFd(fd)
     validateObject(options, 'options')
     const size = options.size === undefined ? undefined : validateSize(options.size, 'options.size')
@@ -365,12 +384,16 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * A zero-copy Buffer over the whole mapping. After `close()` it, and
-   * every view made on it, has length 0. On a read-only SharedMemory,
-   * writing through it ends the process (SIGSEGV): only read.
+   * A zero-copy Buffer over the whole mapping: over an ArrayBuffer, or with
+   * `shared: true` a SharedArrayBuffer (typed `Buffer<B>`). After `close()`
+   * it, and every view made on it, has length 0 (a SharedArrayBuffer's views
+   * keep theirs). On a read-only SharedMemory, writing through it ends the
+   * process (SIGSEGV): only read.
    */
-  get buffer(): NodeBuffer {
-    return this.#open().buffer()
+  get buffer(): HostBuffer<B> {
+    // The factories' overloads tie B to the `shared` option, which chose
+    // the kind of memory the access maps.
+    return this.#open().buffer() as HostBuffer<B>
   }
 
   get closed(): boolean {

@@ -45,6 +45,16 @@ const previous: number = shm.atomicAdd(0, 1)
 const zeroCopy: boolean = SharedMemory.zeroCopy
 shm.unlink()
 shm.close()
+// With `shared: true`, a Uint8Array over a SharedArrayBuffer.
+const shared: SharedMemory<SharedArrayBuffer> = SharedMemory.anonymous(4096, { shared: true })
+const sharedBytes: Uint8Array<SharedArrayBuffer> = shared.buffer
+const plainBytes: Uint8Array<ArrayBuffer> = SharedMemory.fromFd(shared.fd, { shared: false }).buffer
+declare const maybeShared: boolean
+const eitherBytes: Uint8Array<ArrayBufferLike> = SharedMemory.open('bare-object', { shared: maybeShared }).buffer
+// @ts-expect-error a shared mapping's bytes are not over an ArrayBuffer
+const notPlain: Uint8Array<ArrayBuffer> = shared.buffer
+// @ts-expect-error nor may a boolean's be taken for shared
+const notShared: Uint8Array<SharedArrayBuffer> = SharedMemory.create('bare-object', 4096, { shared: maybeShared }).buffer
 
 try {
   SharedMemory.open('bare-object')
@@ -70,4 +80,4 @@ shmOpen('/bare', { openFlags: ['append'] })
 // @ts-expect-error wait takes an Int32Array
 wait(new Uint8Array(mapped), 0, 0)
 
-void [waited, woken, later, length, bytes, copy, previous, zeroCopy]
+void [waited, woken, later, length, bytes, copy, previous, zeroCopy, sharedBytes, plainBytes, eitherBytes, notPlain, notShared]

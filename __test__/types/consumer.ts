@@ -38,13 +38,92 @@ const mapped: ArrayBuffer = mmap(size, protections, fd, 0)
 // The option says which kind of buffer comes back.
 const sharedMapping: SharedArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
 const plainMapping: ArrayBuffer = mmap(size, protections, fd, 0, { shared: false })
-const sharedMemory: SharedMemory = SharedMemory.anonymous(size, { shared: true })
+const sharedMemory: SharedMemory<SharedArrayBuffer> = SharedMemory.anonymous(size, { shared: true })
 const isShared: boolean = sharedMemory.shared && SharedMemory.sharedBuffers
 // @ts-expect-error a shared mapping is not an ArrayBuffer
 const notPlain: ArrayBuffer = mmap(size, protections, fd, 0, { shared: true })
 // @ts-expect-error a plain mapping is not a SharedArrayBuffer
 const notShared: SharedArrayBuffer = mmap(size, protections, fd, 0)
 void [sharedMapping, plainMapping, isShared, notPlain, notShared]
+
+// So does SharedMemory's: `shared: true` makes a SharedMemory<SharedArrayBuffer>,
+// whose buffer is Node's Buffer<SharedArrayBuffer>; without the option, or with
+// `shared: false`, a SharedMemory<ArrayBuffer> (plain `SharedMemory`); with a
+// boolean the compiler cannot read, either (ArrayBufferLike).
+type Exactly<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false
+function exactly<X, Y>(proof: Exactly<X, Y>): Exactly<X, Y> {
+  return proof
+}
+declare const maybeShared: boolean
+{
+  const created = SharedMemory.create('typed-shared', 4096, { exclusive: false, shared: true })
+  const opened = SharedMemory.open('typed-shared', { readOnly: true, shared: true })
+  const anonymous = SharedMemory.anonymous(4096, { seal: true, shared: true })
+  const received = SharedMemory.fromFd(created.fd, { size: 4096, shared: true })
+  exactly<typeof created, SharedMemory<SharedArrayBuffer>>(true)
+  exactly<typeof opened, SharedMemory<SharedArrayBuffer>>(true)
+  exactly<typeof anonymous, SharedMemory<SharedArrayBuffer>>(true)
+  exactly<typeof received, SharedMemory<SharedArrayBuffer>>(true)
+  exactly<typeof created.buffer, Buffer<SharedArrayBuffer>>(true)
+  const posted: SharedArrayBuffer = anonymous.buffer.buffer
+  const words = new Int32Array(received.buffer.buffer)
+  exactly<typeof words, Int32Array<SharedArrayBuffer>>(true)
+  const anyBuffer: Buffer = opened.buffer
+  // @ts-expect-error a shared SharedMemory is not a plain one
+  const plain: SharedMemory = created
+  // @ts-expect-error its buffer is over a SharedArrayBuffer, not an ArrayBuffer
+  const notArrayBuffer: ArrayBuffer = created.buffer.buffer
+  // @ts-expect-error nor a Buffer<ArrayBuffer>
+  const notPlainBuffer: Buffer<ArrayBuffer> = anonymous.buffer
+  void [posted, anyBuffer, plain, notArrayBuffer, notPlainBuffer]
+}
+{
+  const created = SharedMemory.create('typed-plain', 4096, { shared: false })
+  const opened = SharedMemory.open('typed-plain', { shared: false })
+  const anonymous = SharedMemory.anonymous(4096, { shared: false })
+  const received = SharedMemory.fromFd(created.fd, { shared: false })
+  exactly<typeof created, SharedMemory<ArrayBuffer>>(true)
+  exactly<typeof opened, SharedMemory<ArrayBuffer>>(true)
+  exactly<typeof anonymous, SharedMemory<ArrayBuffer>>(true)
+  exactly<typeof received, SharedMemory<ArrayBuffer>>(true)
+  exactly<typeof created.buffer, Buffer<ArrayBuffer>>(true)
+  // @ts-expect-error a plain SharedMemory's buffer is not over a SharedArrayBuffer
+  const notShared: SharedArrayBuffer = received.buffer.buffer
+  // @ts-expect-error nor is the SharedMemory a shared one
+  const notSharedMemory: SharedMemory<SharedArrayBuffer> = opened
+  void [notShared, notSharedMemory]
+}
+{
+  const created = SharedMemory.create('typed-plain', 4096)
+  const opened = SharedMemory.open('typed-plain')
+  const anonymous = SharedMemory.anonymous(4096, {})
+  const received = SharedMemory.fromFd(created.fd)
+  exactly<typeof created, SharedMemory>(true)
+  exactly<typeof opened, SharedMemory>(true)
+  exactly<typeof anonymous, SharedMemory<ArrayBuffer>>(true)
+  exactly<typeof received, SharedMemory<ArrayBuffer>>(true)
+  const mapping: ArrayBuffer = anonymous.buffer.buffer
+  void mapping
+}
+{
+  const created = SharedMemory.create('typed-either', 4096, { shared: maybeShared })
+  const opened = SharedMemory.open('typed-either', { shared: maybeShared })
+  const anonymous = SharedMemory.anonymous(4096, { shared: maybeShared })
+  const received = SharedMemory.fromFd(created.fd, { shared: maybeShared })
+  exactly<typeof created, SharedMemory<ArrayBufferLike>>(true)
+  exactly<typeof opened, SharedMemory<ArrayBufferLike>>(true)
+  exactly<typeof anonymous, SharedMemory<ArrayBufferLike>>(true)
+  exactly<typeof received, SharedMemory<ArrayBufferLike>>(true)
+  exactly<typeof created.buffer, Buffer<ArrayBufferLike>>(true)
+  const either: ArrayBuffer | SharedArrayBuffer = opened.buffer.buffer
+  // Either kind goes where either is accepted.
+  const wide: SharedMemory<ArrayBufferLike> = SharedMemory.create('typed-either', 4096, { shared: true })
+  // @ts-expect-error it may be shared: not an ArrayBuffer for certain
+  const notArrayBuffer: ArrayBuffer = anonymous.buffer.buffer
+  // @ts-expect-error nor a SharedArrayBuffer
+  const notShared: SharedArrayBuffer = received.buffer.buffer
+  void [either, wide, notArrayBuffer, notShared]
+}
 munmap(new Uint8Array(mapped))
 const numeric: number = shmOpenAnonymous({ openFlags: constants.O_RDWR, permissions: 0o600, attempts: 3 })
 shmClose(numeric)

@@ -7,11 +7,11 @@
 // SharedMemory checks every argument, and whether it is closed, before it
 // calls in here: offsets are in range, word offsets a multiple of 4.
 
-import type { NodeBuffer } from '../host-types'
+import type { HostBuffer } from '../host-types'
 
 export interface Access {
-  /** A Buffer over the whole mapping, or the ShmError saying that this mode has none. */
-  buffer(): NodeBuffer
+  /** A Buffer over the whole mapping (its ArrayBuffer or SharedArrayBuffer), or the ShmError saying that this mode has none. */
+  buffer(): HostBuffer<ArrayBufferLike>
   /** Copies from `byteOffset` into all of `target`; returns the number of bytes. */
   readInto(target: Uint8Array, byteOffset: number): number
   /** Copies all of `source` to `byteOffset`; returns the number of bytes. */

@@ -5,21 +5,19 @@
 // Int32Array over the whole mapping and an offset.
 
 import { markOwned } from '../mappings'
-import type { NodeBuffer } from '../host-types'
+import type { HostBuffer } from '../host-types'
 import { native } from '../native'
 import { mmap } from '../shm'
 import type { Access } from './access'
 
 export class ZeroCopyAccess implements Access {
   readonly #mapped: ArrayBuffer | SharedArrayBuffer
-  readonly #buffer: NodeBuffer
+  readonly #buffer: HostBuffer<ArrayBufferLike>
   #words: Int32Array | undefined
 
   private constructor(mapped: ArrayBuffer | SharedArrayBuffer) {
     this.#mapped = mapped
-    // Typed as the Buffer of the public API (Buffer<ArrayBuffer>); with
-    // `shared` its `.buffer` is a SharedArrayBuffer (see SharedMemory.shared).
-    this.#buffer = Buffer.from(mapped) as unknown as NodeBuffer
+    this.#buffer = Buffer.from(mapped)
   }
 
   /**
@@ -35,7 +33,7 @@ export class ZeroCopyAccess implements Access {
     return new ZeroCopyAccess(mapped)
   }
 
-  buffer(): NodeBuffer {
+  buffer(): HostBuffer<ArrayBufferLike> {
     return this.#buffer
   }
 
