@@ -1,0 +1,367 @@
+// Channel: messages between real processes, every byte checked, in both
+// modes and both styles; the ends, timeouts, aborts, the end of a channel,
+// views, workers, and what a channel leaves behind.
+
+import test from 'ava'
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import { Channel, ShmError, SharedMemory, shmClose } from 'posix-shm'
+
+import { ROOT, linuxOnly, mappingCount, openFdCount, removeQuietly, runScript, uniqueName } from './helpers'
+
+const PEER = `${ROOT}/__test__/fixtures/channel-peer.cjs`
+/** Messages per exchange; `POSIX_SHM_CHANNEL_MESSAGES` lowers it (under Valgrind, say). */
+const MESSAGES = Number(process.env.POSIX_SHM_CHANNEL_MESSAGES ?? 1_000_000)
+
+/**
+ * One process sends MESSAGES messages of random sizes, another receives
+ * and checks every byte; both are real processes, in the given mode.
+ */
+async function exchange(
+  t: import('ava').ExecutionContext,
+  style: 'sync' | 'async' | 'view',
+  copyMode: boolean,
+): Promise<void> {
+  const name = uniqueName('chx')
+  const channel = Channel.create(name, { capacity: 256 * 1024 })
+  try {
+    const env = copyMode ? { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } : { POSIX_SHM_NO_EXTERNAL_BUFFERS: '' }
+    const seed = String(1 + Math.floor(Math.random() * 1e9))
+    const args = (role: string) => [role, name, String(MESSAGES), style, seed]
+    const [receiver, sender] = await Promise.all([
+      runScript(PEER, { args: args('receive'), env }),
+      runScript(PEER, { args: args('send'), env }),
+    ])
+    t.is(sender.code, 0, sender.stderr)
+    t.is(receiver.code, 0, receiver.stderr)
+    const report = JSON.parse(receiver.stdout) as { messages: number; bytes: number; ended: boolean }
+    t.is(report.messages, MESSAGES)
+    t.true(report.ended)
+    t.log(`${report.messages} messages, ${report.bytes} bytes, seed ${seed}`)
+  } finally {
+    channel.close()
+    channel.unlink()
+  }
+}
+
+for (const copyMode of [false, true]) {
+  const mode = copyMode ? 'copy mode' : 'zero-copy mode'
+  test.serial(`${mode}: two processes exchange messages of random sizes with every byte checked, sync`, (t) =>
+    exchange(t, 'sync', copyMode),
+  )
+  test.serial(`${mode}: two processes exchange messages of random sizes with every byte checked, async`, (t) =>
+    exchange(t, 'async', copyMode),
+  )
+}
+test.serial('receiveView: two processes exchange messages with every byte checked in the ring itself', (t) =>
+  exchange(t, 'view', false),
+)
+
+test('messages of every kind of data arrive as sent, in order, and null after end()', (t) => {
+  const name = uniqueName('chk')
+  const sender = Channel.create(name, { capacity: 4096 })
+  const receiver = Channel.open(name)
+  try {
+    t.is(sender.capacity, 4096)
+    t.is(receiver.capacity, 4096)
+    sender.send('héllo')
+    sender.send(new Uint16Array([1, 2, 3]))
+    sender.send(new ArrayBuffer(5))
+    sender.send(new DataView(new ArrayBuffer(8), 2, 3))
+    sender.send(new Uint8Array(0))
+    t.is(receiver.receive()!.toString(), 'héllo')
+    t.deepEqual([...receiver.receive()!], [1, 0, 2, 0, 3, 0])
+    t.is(receiver.receive()!.length, 5)
+    t.is(receiver.receive()!.length, 3)
+    t.is(receiver.receive()!.length, 0)
+    sender.end()
+    t.is(receiver.receive(), null)
+    t.is(receiver.receive(), null)
+    t.throws(() => sender.send('more'), { instanceOf: ShmError, code: 'ERR_SHM_CHANNEL_ENDED' })
+  } finally {
+    sender.close()
+    receiver.close()
+    sender.unlink()
+  }
+})
+
+test('capacity rounds up to a power of two, at least 4096; a message larger than capacity - 8 is a RangeError that claims nothing', (t) => {
+  const a = Channel.anonymous({ capacity: 5000 })
+  try {
+    t.is(a.capacity, 8192)
+    t.throws(() => a.send(new Uint8Array(8185)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+    a.send(new Uint8Array(8184))
+    const b = Channel.fromFd(a.fd)
+    t.is(b.receive()!.length, 8184)
+    b.close()
+  } finally {
+    a.close()
+  }
+  t.throws(() => Channel.anonymous({ capacity: 2 ** 30 + 1 }), { code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => Channel.anonymous({ capacity: 0 }), { code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => Channel.anonymous({ capacity: 1.5 }), { code: 'ERR_OUT_OF_RANGE' })
+  t.is(Channel.anonymous({ capacity: 1 }).capacity, 4096)
+})
+
+test('an end belongs to the handle that first used it: others get ERR_SHM_CHANNEL_BUSY until it closes', (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  const c = Channel.fromFd(a.fd)
+  try {
+    a.send('one')
+    t.throws(() => b.send('two'), { instanceOf: ShmError, code: 'ERR_SHM_CHANNEL_BUSY' })
+    t.is(b.receive()!.toString(), 'one')
+    t.throws(() => c.receive({ timeout: 0 }), { code: 'ERR_SHM_CHANNEL_BUSY' })
+    t.throws(() => c.end(), { code: 'ERR_SHM_CHANNEL_BUSY' })
+    a.close()
+    c.send('three')
+    t.is(b.receive()!.toString(), 'three')
+  } finally {
+    a.close()
+    b.close()
+    c.close()
+  }
+})
+
+linuxOnly('other processes are counted through /proc and /dev/shm')(
+  'an end held by another process is busy, and free again once that process is gone',
+  async (t) => {
+    const name = uniqueName('chb')
+    const channel = Channel.create(name)
+    try {
+      const holder = await runScript(PEER, { args: ['send', name, '0', 'sync', '1'] })
+      t.is(holder.code, 0, holder.stderr)
+      // That sender ended the channel; an end it held is free again.
+      t.is(channel.receive(), null)
+      const busy = await runScript(PEER, { args: ['receive', name, '0', 'sync', '1'] })
+      t.not(busy.code, 0)
+      t.regex(busy.stderr, /ERR_SHM_CHANNEL_BUSY/)
+    } finally {
+      channel.close()
+      channel.unlink()
+    }
+  },
+)
+
+test('a timeout throws ShmError ETIMEDOUT; timeout 0 only looks; trySend says false when full', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    const error = t.throws(() => b.receive({ timeout: 0 }), { instanceOf: ShmError, code: 'ETIMEDOUT' })
+    t.is(error?.syscall, 'receive')
+    t.throws(() => b.receive({ timeout: 20 }), { code: 'ETIMEDOUT' })
+    await t.throwsAsync(b.receiveAsync({ timeout: 20 }), { code: 'ETIMEDOUT' })
+    t.true(a.trySend(new Uint8Array(2000)))
+    t.true(a.trySend(new Uint8Array(2000)))
+    t.false(a.trySend(new Uint8Array(2000)))
+    t.throws(() => a.send(new Uint8Array(2000), { timeout: 10 }), { code: 'ETIMEDOUT' })
+    await t.throwsAsync(a.sendAsync(new Uint8Array(2000), { timeout: 10 }), { code: 'ETIMEDOUT' })
+    t.is(b.receive()!.length, 2000)
+    t.true(a.trySend(new Uint8Array(2000)))
+  } finally {
+    a.close()
+    b.close()
+  }
+})
+
+test('an aborted signal rejects with signal.reason, at once or while waiting', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  try {
+    const reason = new Error('stop')
+    await t.throwsAsync(a.receiveAsync({ signal: AbortSignal.abort(reason) }), { is: reason })
+    const controller = new AbortController()
+    const pending = a.receiveAsync({ signal: controller.signal })
+    setImmediate(() => controller.abort(reason))
+    await t.throwsAsync(pending, { is: reason })
+    // The end still works afterwards.
+    const b = Channel.fromFd(a.fd)
+    b.send('after')
+    t.is((await a.receiveAsync())!.toString(), 'after')
+    b.close()
+  } finally {
+    a.close()
+  }
+})
+
+test('receiveAsync is woken by a send; for await ends after end()', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    const first = b.receiveAsync()
+    setImmediate(() => a.send('woken'))
+    t.is((await first)!.toString(), 'woken')
+    const received: string[] = []
+    const done = (async () => {
+      for await (const message of b) received.push(message.toString())
+    })()
+    for (let i = 0; i < 100; i += 1) await a.sendAsync(`m${i}`)
+    a.end()
+    await done
+    t.is(received.length, 100)
+    t.is(received[99], 'm99')
+  } finally {
+    a.close()
+    b.close()
+  }
+})
+
+test('sendAsync waits for room without blocking, and is woken when the receiver takes a message', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    a.send(new Uint8Array(4000))
+    const sent = a.sendAsync(new Uint8Array(4000))
+    await new Promise((resolve) => setImmediate(resolve))
+    t.is(b.receive()!.length, 4000)
+    await sent
+    t.is(b.receive()!.length, 4000)
+  } finally {
+    a.close()
+    b.close()
+  }
+})
+
+test('close() rejects pending calls with ERR_SHM_CLOSED, gives the ends up, and later calls throw it', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const pending = a.receiveAsync()
+  a.close()
+  await t.throwsAsync(pending, { instanceOf: ShmError, code: 'ERR_SHM_CLOSED' })
+  t.throws(() => a.send('x'), { code: 'ERR_SHM_CLOSED' })
+  t.throws(() => a.receive(), { code: 'ERR_SHM_CLOSED' })
+  t.is(a.fd, -1)
+  t.true(a.closed)
+  a.close()
+})
+
+test('receiveView lends the message in the ring until release() or the next receive, which detach it', (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    a.send('first')
+    a.send('second')
+    const view = b.receiveView()!
+    t.is(view.toString(), 'first')
+    const copy = b.receive()!
+    t.is(view.length, 0)
+    t.is(copy.toString(), 'second')
+    a.send(new Uint8Array(3000))
+    const big = b.receiveView()!
+    t.is(big.length, 3000)
+    // The ring stays full while the view is lent...
+    t.false(a.trySend(new Uint8Array(2000)))
+    b.release()
+    t.is(big.length, 0)
+    // ...and has room once it is given back.
+    t.true(a.trySend(new Uint8Array(2000)))
+    b.release()
+  } finally {
+    a.close()
+    b.close()
+  }
+})
+
+test('the descriptor belongs to the channel: shmClose refuses it, and the caller keeps its own', (t) => {
+  const shm = SharedMemory.anonymous(4096)
+  const a = Channel.anonymous()
+  try {
+    t.throws(() => shmClose(a.fd), { code: 'ERR_SHM_FD_OWNED' })
+    t.throws(() => Channel.fromFd(shm.fd), { instanceOf: ShmError, code: 'ERR_SHM_NOT_A_CHANNEL' })
+    t.false(shm.closed)
+  } finally {
+    a.close()
+    shm.close()
+  }
+})
+
+test('an object that is not a channel is ERR_SHM_NOT_A_CHANNEL; a scribbled header is ERR_SHM_CHANNEL_CORRUPT', (t) => {
+  const name = uniqueName('chn')
+  const plain = SharedMemory.create(name, 8192)
+  try {
+    plain.buffer.write('something else')
+    t.throws(() => Channel.open(name), { instanceOf: ShmError, code: 'ERR_SHM_NOT_A_CHANNEL' })
+  } finally {
+    plain.close()
+    removeQuietly(name)
+  }
+  const channelName = uniqueName('chc')
+  const channel = Channel.create(channelName, { capacity: 4096 })
+  const scribbler = SharedMemory.open(channelName)
+  try {
+    channel.send('x')
+    // head, as a peer might scribble it: past a whole ring ahead of tail.
+    scribbler.buffer.writeBigUInt64LE(1n << 40n, 64)
+    t.throws(() => channel.receive({ timeout: 0 }), { code: 'ERR_SHM_CHANNEL_CORRUPT' })
+  } finally {
+    scribbler.close()
+    channel.close()
+    channel.unlink()
+  }
+})
+
+test('a worker thread receives what the main thread sends, through the descriptor', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  try {
+    const worker = new Worker(
+      `const { Channel } = require('posix-shm'); const { parentPort, workerData } = require('node:worker_threads')
+       const channel = Channel.fromFd(workerData)
+       let total = 0, count = 0
+       for (;;) { const m = channel.receive(); if (m === null) break; total += m.length; count += 1 }
+       channel.close()
+       parentPort.postMessage({ total, count })`,
+      { eval: true, workerData: a.fd },
+    )
+    const exited = once(worker, 'exit')
+    for (let i = 0; i < 10_000; i += 1) a.send(new Uint8Array(i % 100))
+    a.end()
+    const [report] = (await once(worker, 'message')) as [{ total: number; count: number }]
+    t.deepEqual(report, { count: 10_000, total: 495_000 })
+    await exited
+  } finally {
+    a.close()
+  }
+})
+
+test('a worker blocked in receive() is ended by terminate()', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  try {
+    const worker = new Worker(
+      `const { Channel } = require('posix-shm'); const { parentPort, workerData } = require('node:worker_threads')
+       const channel = Channel.fromFd(workerData)
+       parentPort.postMessage('waiting')
+       channel.receive()`,
+      { eval: true, workerData: a.fd },
+    )
+    await once(worker, 'message')
+    await worker.terminate()
+    // Its end was given up with its handle: another takes it.
+    const b = Channel.fromFd(a.fd)
+    a.send('to the new receiver')
+    t.is(b.receive({ timeout: 5000 })!.toString(), 'to the new receiver')
+    b.close()
+  } finally {
+    a.close()
+  }
+})
+
+linuxOnly('descriptors and mappings are counted through /proc', test.serial)(
+  'channels give back every descriptor and mapping, closed or collected',
+  async (t) => {
+    const fds = openFdCount()
+    const maps = mappingCount()
+    for (let i = 0; i < 300; i += 1) {
+      const a = Channel.anonymous({ capacity: 4096 })
+      const b = Channel.fromFd(a.fd)
+      a.send('x')
+      b.receiveView()
+      a.close()
+      b.close()
+    }
+    for (let i = 0; i < 300; i += 1) Channel.anonymous({ capacity: 4096 }).send('dropped')
+    for (let round = 0; round < 10 && (openFdCount() > fds || mappingCount() > maps); round += 1) {
+      globalThis.gc?.()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    t.is(openFdCount(), fds)
+    t.is(mappingCount(), maps)
+  },
+)
