@@ -21,6 +21,10 @@
 //   5. a descriptor from shmOpenAnonymous with node:fs: fs.fstatSync sees
 //      its size, except in Deno, whose node:fs knows only descriptors it
 //      opened itself (EBADF), as the README says
+//   6. a Channel by name: a real Node process sends 2,000 messages of
+//      varying sizes, then end(); this runtime receives them with
+//      for await, checking each, and sends 2,000 back on a second channel,
+//      which Node receives and checks
 //
 // Waits are woken by notify, never by a delay: a notifier calls notify
 // until it reports a woken waiter, and a waiter must return 'ok'.
@@ -163,7 +167,63 @@ async function main() {
   } finally {
     shmClose(fd)
   }
+  // 6. A Channel each way with Node.
+  await channelRoundTrip(node)
   step('all steps passed')
+}
+
+const CHANNEL_MESSAGES = 2000
+/** Message i: i in its first 4 bytes, then bytes of (i + j) & 255, (i * 7) % 500 + 4 bytes in all. */
+function channelMessage(i) {
+  const message = Buffer.alloc(((i * 7) % 500) + 4)
+  for (let j = 4; j < message.length; j++) message[j] = (i + j) & 255
+  message.writeUInt32LE(i, 0)
+  return message
+}
+
+async function receiveChecked(channel) {
+  let i = 0
+  for await (const message of channel) {
+    assert.ok(message.equals(channelMessage(i)), `channel message ${i} differs`)
+    i++
+  }
+  assert.equal(i, CHANNEL_MESSAGES)
+}
+
+async function channelRoundTrip(node) {
+  const { Channel } = await import('posix-shm')
+  const toHere = `posix-shm-example-${process.pid}-d`
+  const toNode = `posix-shm-example-${process.pid}-e`
+  const inbound = Channel.create(toHere, { capacity: 4096 })
+  const outbound = Channel.create(toNode, { capacity: 4096 })
+  try {
+    const peer = run(node, ['node-channel', toHere, toNode])
+    await receiveChecked(inbound)
+    step(`Channel: received ${CHANNEL_MESSAGES} messages from Node through a 4 KiB ring, each checked, then null`)
+    for (let i = 0; i < CHANNEL_MESSAGES; i++) await outbound.sendAsync(channelMessage(i))
+    outbound.end()
+    assert.deepEqual(await peer.exited, { code: 0, signal: null }, 'the Node channel peer failed')
+    step(`Channel: Node received the ${CHANNEL_MESSAGES} messages this runtime sent, each checked`)
+  } finally {
+    inbound.close()
+    outbound.close()
+    inbound.unlink()
+    outbound.unlink()
+  }
+}
+
+// Node, the other end of two channels: sends, then receives.
+async function nodeChannel() {
+  const { Channel } = await import('posix-shm')
+  const [toRuntime, fromRuntime] = process.argv.slice(3)
+  const outbound = Channel.open(toRuntime)
+  for (let i = 0; i < CHANNEL_MESSAGES; i++) outbound.send(channelMessage(i))
+  outbound.end()
+  outbound.close()
+  const inbound = Channel.open(fromRuntime)
+  await receiveChecked(inbound)
+  inbound.close()
+  step(`received ${CHANNEL_MESSAGES} checked messages from the runtime`)
 }
 
 async function sharedMapping(SharedMemory) {
@@ -268,7 +328,7 @@ async function load() {
   }
 }
 
-const roles = { main, load, 'node-opens': nodeOpens, 'node-creates': nodeCreates, 'copy-mode': copyMode }
+const roles = { main, load, 'node-opens': nodeOpens, 'node-creates': nodeCreates, 'copy-mode': copyMode, 'node-channel': nodeChannel }
 Promise.resolve()
   .then(roles[role])
   .catch((error) => {
