@@ -12,6 +12,11 @@
 //                                    folder outside the package
 //   node bench/run.mjs --render-only --update-readme
 //                                    re-renders from bench/results.json, measuring nothing
+//   npm run bench -- --no-channel    leaves out the channel group
+//
+// The channel group (bench/channel.mjs, its own results-channel.json and
+// chart-channel.svg) runs last, with --short, --update-readme and
+// --render-only passed on; `node bench/channel.mjs` runs it alone.
 
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -289,4 +294,9 @@ if (args.has('--update-readme')) {
   if (start < 0 || stop < 0) throw new Error('bench/README.md has no bench markers')
   writeFileSync(readmePath, readme.slice(0, start) + section + readme.slice(stop + end.length))
   console.log('updated the tables in bench/README.md')
+}
+
+if (!args.has('--no-channel')) {
+  const passed = ['--short', '--update-readme', '--render-only'].filter((flag) => args.has(flag))
+  execFileSync(process.execPath, [join(bench, 'channel.mjs'), ...passed], { cwd: root, stdio: 'inherit' })
 }
