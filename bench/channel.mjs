@@ -212,7 +212,7 @@ console.log(`\n${results.machine}; ${results.repetitions} repetition(s) of ${res
 console.log(output)
 if (!renderOnly) writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`)
 writeFileSync(join(bench, 'chart-channel.svg'), chart(chartGroups(results)))
-console.log('\nwrote bench/results-channel.json and bench/chart-channel.svg')
+console.log(renderOnly ? '\nwrote bench/chart-channel.svg' : '\nwrote bench/results-channel.json and bench/chart-channel.svg')
 
 if (args.has('--update-readme')) {
   const readmePath = join(bench, 'README.md')
