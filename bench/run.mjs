@@ -12,12 +12,19 @@
 //                                    folder outside the package
 //   node bench/run.mjs --render-only --update-readme
 //                                    re-renders from bench/results.json, measuring nothing
+//   npm run bench -- --no-channel    leaves out the channel group
+//
+// The channel group (bench/channel.mjs, its own results-channel.json and
+// chart-channel.svg) runs last, with --short, --update-readme and
+// --render-only passed on; `node bench/channel.mjs` runs it alone.
 
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+import { chart, fmt } from './chart.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = join(bench, '..')
@@ -170,7 +177,6 @@ const median = (values) => {
   const mid = sorted.length >> 1
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
-const fmt = (value) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value >= 0.1 ? value.toFixed(2) : value.toFixed(3))
 
 const previous = args.has('--render-only') ? JSON.parse(readFileSync(join(bench, 'results.json'), 'utf8')) : undefined
 const results = previous?.results ?? []
@@ -290,32 +296,7 @@ if (args.has('--update-readme')) {
   console.log('updated the tables in bench/README.md')
 }
 
-/** Horizontal bars per workload, one colour per implementation, each group scaled to its own maximum. */
-function chart(groups) {
-  const palette = ['#2563eb', '#16a34a', '#f59e0b', '#dc2626', '#7c3aed', '#0891b2']
-  const colour = new Map()
-  const width = 860
-  const label = 280
-  const bar = 18
-  let y = 30
-  const parts = []
-  for (const group of groups) {
-    parts.push(`<text x="10" y="${y}" font-weight="bold">${escape(group.title)}${group.lowerIsBetter ? ' (lower is better)' : ''}</text>`)
-    y += 10
-    const max = Math.max(...group.rows.map((r) => r.median))
-    for (const row of group.rows) {
-      if (!colour.has(row.name)) colour.set(row.name, palette[colour.size % palette.length])
-      const w = Math.max(1, ((width - label - 90) * row.median) / max)
-      parts.push(`<text x="10" y="${y + 13}">${escape(row.name)}</text>`)
-      parts.push(`<rect x="${label}" y="${y}" width="${w.toFixed(1)}" height="${bar - 4}" fill="${colour.get(row.name)}"/>`)
-      parts.push(`<text x="${label + w + 6}" y="${y + 13}">${fmt(row.median)} ${escape(group.unit)}</text>`)
-      y += bar
-    }
-    y += 22
-  }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`
-}
-
-function escape(text) {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+if (!args.has('--no-channel')) {
+  const passed = ['--short', '--update-readme', '--render-only'].filter((flag) => args.has(flag))
+  execFileSync(process.execPath, [join(bench, 'channel.mjs'), ...passed], { cwd: root, stdio: 'inherit' })
 }
