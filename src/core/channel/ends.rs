@@ -73,7 +73,13 @@ const SET_LOCK: nix::libc::c_int = nix::libc::F_SETLK;
 #[cfg(not(target_os = "linux"))]
 const GET_LOCK: nix::libc::c_int = nix::libc::F_GETLK;
 
-fn lock_request(kind: nix::libc::c_int, end: End) -> nix::libc::flock {
+// The lock types are c_int on Linux and c_short on macOS and FreeBSD.
+#[allow(clippy::unnecessary_cast)]
+const WRITE_LOCK: i32 = nix::libc::F_WRLCK as i32;
+#[allow(clippy::unnecessary_cast)]
+const UNLOCKED: i32 = nix::libc::F_UNLCK as i32;
+
+fn lock_request(kind: i32, end: End) -> nix::libc::flock {
   // SAFETY: flock is a plain C struct of integers, for which all zeroes
   // is a valid value (and l_pid must be 0 for open file description locks).
   let mut request: nix::libc::flock = unsafe { std::mem::zeroed() };
@@ -107,7 +113,7 @@ pub fn take(fd: RawFd, identity: Identity, end: End) -> Outcome<()> {
   if here.contains(&(identity, end)) {
     return Err(Failure::ChannelBusy(end.name()));
   }
-  let mut request = lock_request(nix::libc::F_WRLCK, end);
+  let mut request = lock_request(WRITE_LOCK, end);
   match lock_call(fd, SET_LOCK, &mut request) {
     Ok(()) => {}
     Err(Errno::EAGAIN | Errno::EACCES) => return Err(Failure::ChannelBusy(end.name())),
@@ -124,7 +130,7 @@ pub fn take(fd: RawFd, identity: Identity, end: End) -> Outcome<()> {
 
 /// Gives `end` up (its holder has already cleared the state word).
 pub fn give_up(fd: RawFd, identity: Identity, end: End) {
-  let mut request = lock_request(nix::libc::F_UNLCK, end);
+  let mut request = lock_request(UNLOCKED, end);
   // Unlocking a byte we locked cannot fail but on a closed descriptor, and
   // closing the descriptor drops the lock anyway.
   let _ = lock_call(fd, SET_LOCK, &mut request);
@@ -137,7 +143,7 @@ pub fn is_held(fd: RawFd, identity: Identity, end: End) -> Outcome<bool> {
   if is_held_here(identity, end) {
     return Ok(true);
   }
-  let mut request = lock_request(nix::libc::F_WRLCK, end);
+  let mut request = lock_request(WRITE_LOCK, end);
   lock_call(fd, GET_LOCK, &mut request).map_err(Failure::sys("fcntl"))?;
-  Ok(i32::from(request.l_type) != nix::libc::F_UNLCK)
+  Ok(i32::from(request.l_type) != UNLOCKED)
 }
