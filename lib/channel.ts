@@ -12,6 +12,7 @@
 // pool alive while it lives; larger messages get a Buffer of their own.
 
 import { constants as osConstants } from 'node:os'
+import * as workerThreads from 'node:worker_threads'
 
 import { constants } from './constants'
 import { ShmError, invalidType, stateError, systemError } from './errors'
@@ -51,6 +52,9 @@ export type ChannelData = ArrayBufferView | ArrayBuffer | SharedArrayBuffer | st
 const DEFAULT_CAPACITY = 1 << 20
 const MAX_CAPACITY = 1 << 30
 const POOL_BYTES = 64 * 1024
+/** Missing in some runtimes; the pool then relies on renewing itself. */
+const markAsUntransferable: ((object: object) => void) | undefined = (workerThreads as { markAsUntransferable?: (object: object) => void })
+  .markAsUntransferable
 /** The native codes besides a length (src/node/channel.rs). */
 const TIMED_OUT = -1
 const ENDED = -2
@@ -95,12 +99,26 @@ function bytesOf(data: unknown): ArrayBufferView | ArrayBuffer {
   throw invalidType('data', 'a string, an ArrayBuffer, a SharedArrayBuffer or an ArrayBufferView', data)
 }
 
+/**
+ * A pool's memory, marked as Node marks its own Buffer pool: a message's
+ * `buffer` is the whole pool, and transferring it (postMessage,
+ * structuredClone) would empty every other message cut from it.
+ */
+function newPoolBuffer(length: number): NodeBuffer {
+  const buffer = Buffer.allocUnsafeSlow(length)
+  markAsUntransferable?.(buffer.buffer)
+  return buffer
+}
+
 /** Where the native side puts a received message: a slice of the pool. */
 class Pool {
-  #buffer: NodeBuffer = Buffer.allocUnsafeSlow(POOL_BYTES)
+  #buffer: NodeBuffer = newPoolBuffer(POOL_BYTES)
   #offset = 0
 
   get buffer(): NodeBuffer {
+    // Detached all the same (ArrayBuffer#transfer, a runtime without the
+    // mark): start afresh rather than refuse every later message.
+    if (this.#buffer.length === 0) this.renew(0)
     return this.#buffer
   }
 
@@ -118,7 +136,7 @@ class Pool {
 
   /** A fresh pool, for a message of `length` bytes that did not fit. */
   renew(length: number): void {
-    this.#buffer = Buffer.allocUnsafeSlow(Math.max(POOL_BYTES, length))
+    this.#buffer = newPoolBuffer(Math.max(POOL_BYTES, length))
     this.#offset = 0
   }
 }

@@ -86,6 +86,15 @@ impl Channel {
   /// the empty object behind `fd`, which the caller just created.
   pub fn create(fd: RawFd, capacity: u64) -> Outcome<Channel> {
     let fd = reopen(fd)?;
+    // Sizing an object that has contents would shrink it under whoever
+    // maps it (SIGBUS on their next touch) or rewrite a live channel's
+    // header: only an empty one, just created, is ours to size.
+    let existing = descriptor::object_size(fd.as_raw_fd())?;
+    if existing != 0 {
+      return Err(Failure::InvalidValue(format!(
+        "The object behind the descriptor must be empty (just created) to make a channel in it; it has {existing} bytes"
+      )));
+    }
     let size = HEADER_BYTES + capacity;
     descriptor::truncate(fd.as_raw_fd(), size as i64)?;
     let mapping = map(&fd, size)?;
@@ -826,6 +835,17 @@ mod tests {
       receiver.next(None, &mut never_cancelled),
       Err(Failure::ChannelCorrupt(_))
     ));
+  }
+
+  #[test]
+  fn a_channel_is_made_only_in_an_empty_object() {
+    let fd = memfd();
+    nix::unistd::ftruncate(&fd, 65536).unwrap();
+    assert!(matches!(
+      Channel::create(fd.as_raw_fd(), 4096),
+      Err(Failure::InvalidValue(_))
+    ));
+    assert_eq!(descriptor::object_size(fd.as_raw_fd()).unwrap(), 65536);
   }
 
   #[test]
