@@ -68,11 +68,13 @@ pub fn placement(capacity: u64, head: u64, record: u64) -> (u64, u64) {
   (padding, padding + record)
 }
 
-/// Checks the two counts as a receiver or sender reads them: neither side
-/// can be more than a ring ahead of the other, and both are multiples of 8.
+/// Checks the two counts as a receiver or sender reads them: the tail is
+/// never past the head, nor more than a ring behind it, and both are
+/// multiples of 8. Counts start at 0 and grow by bytes sent, so they never
+/// wrap: a pair that only fits if they did is a scribble.
 pub fn check_counts(capacity: u64, head: u64, tail: u64) -> Outcome<()> {
-  let used = head.wrapping_sub(tail);
-  if used > capacity || !head.is_multiple_of(8) || !tail.is_multiple_of(8) {
+  let fits = head.checked_sub(tail).is_some_and(|used| used <= capacity);
+  if !fits || !head.is_multiple_of(8) || !tail.is_multiple_of(8) {
     return Err(corrupt(format!(
       "head {head} and tail {tail} are not counts of one ring of {capacity} bytes"
     )));
@@ -210,6 +212,8 @@ mod tests {
     assert!(check_counts(4096, 0, 8).is_err());
     assert!(check_counts(4096, 9, 0).is_err());
     assert!(check_counts(4096, u64::MAX - 7, 0).is_err());
+    // A tail just "past" a wrapped head.
+    assert!(check_counts(4096, 0, u64::MAX - 7).is_err());
   }
 
   #[test]
