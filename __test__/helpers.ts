@@ -118,12 +118,17 @@ export function runScript(path: string, options: RunOptions = {}): Promise<Child
   return runProcess([...(options.nodeOptions ?? []), path, ...(options.args ?? [])], options)
 }
 
-function runProcess(argv: string[], options: RunOptions): Promise<ChildResult> {
-  // Capped: a shell sets the limit, then becomes Node with the same argv.
+/** Runs the executable `path` (not Node) with `args` in a fresh process. */
+export function runProcessFile(path: string, args: string[], options: RunOptions = {}): Promise<ChildResult> {
+  return runProcess(args, options, path)
+}
+
+function runProcess(argv: string[], options: RunOptions, executable = process.execPath): Promise<ChildResult> {
+  // Capped: a shell sets the limit, then becomes the executable with the same argv.
   const [file, args] =
     options.addressSpaceKiB === undefined
-      ? [process.execPath, argv]
-      : ['/bin/sh', ['-c', `ulimit -v ${options.addressSpaceKiB} && exec "$0" "$@"`, process.execPath, ...argv]]
+      ? [executable, argv]
+      : ['/bin/sh', ['-c', `ulimit -v ${options.addressSpaceKiB} && exec "$0" "$@"`, executable, ...argv]]
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd ?? ROOT,
