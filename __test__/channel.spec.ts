@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { Channel, ShmError, SharedMemory, shmClose } from 'posix-shm'
 
-import { ROOT, linuxOnly, mappingCount, openFdCount, removeQuietly, runScript, uniqueName } from './helpers'
+import { ROOT, linuxOnly, mappingCount, openFdCount, removeQuietly, runNode, runScript, uniqueName } from './helpers'
 
 const PEER = `${ROOT}/__test__/fixtures/channel-peer.cjs`
 /** Messages per exchange; `POSIX_SHM_CHANNEL_MESSAGES` lowers it (under Valgrind, say). */
@@ -341,6 +341,24 @@ test('a worker blocked in receive() is ended by terminate()', async (t) => {
   } finally {
     a.close()
   }
+})
+
+test('ends are held by lock here, or by this process id where POSIX_SHM_CHANNEL_ENDS=process (as on macOS)', async (t) => {
+  const probe = `const { Channel, SharedMemory } = require('posix-shm')
+    const name = process.argv[1]
+    const channel = Channel.create(name, { capacity: 4096 })
+    channel.send('x')
+    const header = SharedMemory.open(name, { readOnly: true })
+    console.log(JSON.stringify({ pid: process.pid, holder: Number(header.buffer.readBigUInt64LE(80) >> 32n) }))
+    header.close(); channel.close(); channel.unlink()`
+  const byLock = await runNode(probe, { args: [uniqueName('chl')], env: { POSIX_SHM_CHANNEL_ENDS: '' } })
+  const byProcess = await runNode(probe, { args: [uniqueName('chp')], env: { POSIX_SHM_CHANNEL_ENDS: 'process' } })
+  t.is(byLock.code, 0, byLock.stderr)
+  t.is(byProcess.code, 0, byProcess.stderr)
+  const lock = JSON.parse(byLock.stdout) as { pid: number; holder: number }
+  const proc = JSON.parse(byProcess.stdout) as { pid: number; holder: number }
+  t.is(proc.holder, proc.pid)
+  t.is(lock.holder, process.platform === 'darwin' ? lock.pid : 0)
 })
 
 linuxOnly('descriptors and mappings are counted through /proc', test.serial)(

@@ -2,7 +2,10 @@
 //! byte-range lock on the object (see CHANNEL-LAYOUT.md, "Holding an end"):
 //! the kernel drops it when the holder's descriptor closes, and so when its
 //! process dies, before anyone reaps it; no process id is involved, so a
-//! reused one cannot be mistaken for the holder. Within this process a
+//! reused one cannot be mistaken for the holder. Where the system gives
+//! shared memory objects no byte-range locks (macOS), the end's holder
+//! word names the holding process instead, by id and start mark (`life`),
+//! and a holder that has died or become a zombie holds nothing. Within this process a
 //! table says which ends our own handles hold, because two handles whose
 //! descriptors share one open file description (a dup) hold each other's
 //! locks as far as the kernel can tell, and off Linux locks belong to the
@@ -14,7 +17,10 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use nix::errno::Errno;
 
-use super::layout::{RECEIVER_STATE_AT, SENDER_STATE_AT};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::layout::{RECEIVER_HOLDER_AT, RECEIVER_STATE_AT, SENDER_HOLDER_AT, SENDER_STATE_AT};
+use super::life;
 use crate::core::failure::{Failure, Outcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,12 +46,47 @@ impl End {
     }
   }
 
+  /// Where the end's holder word lies (used where ends are held by
+  /// process, see `Holding`).
+  pub fn holder_at(self) -> usize {
+    match self {
+      End::Sender => SENDER_HOLDER_AT,
+      End::Receiver => RECEIVER_HOLDER_AT,
+    }
+  }
+
   pub fn name(self) -> &'static str {
     match self {
       End::Sender => "sending",
       End::Receiver => "receiving",
     }
   }
+}
+
+/// How ends are held across processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holding {
+  /// A byte-range lock (Linux, FreeBSD).
+  Locks,
+  /// The holder word names the process (macOS, whose shared memory objects
+  /// refuse locks). `POSIX_SHM_CHANNEL_ENDS=process` picks it elsewhere,
+  /// so that the tests run it on Linux; every process using a channel must
+  /// then pick it too.
+  Processes,
+}
+
+/// How this process holds ends, chosen once.
+pub fn holding() -> Holding {
+  static CHOSEN: LazyLock<Holding> = LazyLock::new(|| {
+    if cfg!(target_os = "macos")
+      || std::env::var_os("POSIX_SHM_CHANNEL_ENDS").is_some_and(|v| v == "process")
+    {
+      Holding::Processes
+    } else {
+      Holding::Locks
+    }
+  });
+  *CHOSEN
 }
 
 /// An object, as fstat names it: device and inode.
@@ -106,44 +147,89 @@ fn lock_call(
   }
 }
 
-/// Takes `end` of the object behind `fd` for one handle of ours, or
-/// `ChannelBusy` if any other handle, here or in another process, holds it.
-pub fn take(fd: RawFd, identity: Identity, end: End) -> Outcome<()> {
+/// Takes `end` of the object behind `fd`, whose holder word for that end
+/// is `holder`, for one handle of ours; or `ChannelBusy` if any other
+/// handle, here or in another process, holds it.
+pub fn take(fd: RawFd, identity: Identity, end: End, holder: &AtomicU64) -> Outcome<()> {
   let mut here = held_here();
   if here.contains(&(identity, end)) {
     return Err(Failure::ChannelBusy(end.name()));
   }
-  let mut request = lock_request(WRITE_LOCK, end);
-  match lock_call(fd, SET_LOCK, &mut request) {
-    Ok(()) => {}
-    Err(Errno::EAGAIN | Errno::EACCES) => return Err(Failure::ChannelBusy(end.name())),
-    Err(errno) => {
-      return Err(Failure::Sys {
-        errno,
-        syscall: "fcntl",
-      })
+  match holding() {
+    Holding::Locks => {
+      let mut request = lock_request(WRITE_LOCK, end);
+      match lock_call(fd, SET_LOCK, &mut request) {
+        Ok(()) => {}
+        Err(Errno::EAGAIN | Errno::EACCES) => return Err(Failure::ChannelBusy(end.name())),
+        Err(errno) => {
+          return Err(Failure::Sys {
+            errno,
+            syscall: "fcntl",
+          })
+        }
+      }
     }
+    Holding::Processes => take_by_process(end, holder)?,
   }
   here.insert((identity, end));
   Ok(())
 }
 
+/// Writes this process into `holder`, unless a living process is there.
+fn take_by_process(end: End, holder: &AtomicU64) -> Outcome<()> {
+  let me = life::this_process().ok_or(Failure::Sys {
+    errno: Errno::ENOSYS,
+    syscall: "proc_pidinfo",
+  })?;
+  loop {
+    let current = holder.load(Ordering::SeqCst);
+    // Our own id with no handle of ours holding it (the table said so) is
+    // what a handle finalized at teardown may leave: free.
+    if current != 0 && current != me && life::is_alive(current) {
+      return Err(Failure::ChannelBusy(end.name()));
+    }
+    if holder
+      .compare_exchange(current, me, Ordering::SeqCst, Ordering::SeqCst)
+      .is_ok()
+    {
+      return Ok(());
+    }
+  }
+}
+
 /// Gives `end` up (its holder has already cleared the state word).
-pub fn give_up(fd: RawFd, identity: Identity, end: End) {
-  let mut request = lock_request(UNLOCKED, end);
-  // Unlocking a byte we locked cannot fail but on a closed descriptor, and
-  // closing the descriptor drops the lock anyway.
-  let _ = lock_call(fd, SET_LOCK, &mut request);
+pub fn give_up(fd: RawFd, identity: Identity, end: End, holder: &AtomicU64) {
+  match holding() {
+    Holding::Locks => {
+      let mut request = lock_request(UNLOCKED, end);
+      // Unlocking a byte we locked cannot fail but on a closed descriptor,
+      // and closing the descriptor drops the lock anyway.
+      let _ = lock_call(fd, SET_LOCK, &mut request);
+    }
+    Holding::Processes => {
+      if let Some(me) = life::this_process() {
+        let _ = holder.compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst);
+      }
+    }
+  }
   held_here().remove(&(identity, end));
 }
 
 /// Whether anyone holds `end`: a handle of ours, or anyone the kernel
-/// knows to hold its lock.
-pub fn is_held(fd: RawFd, identity: Identity, end: End) -> Outcome<bool> {
+/// knows to hold its lock (or, held by process, a living process).
+pub fn is_held(fd: RawFd, identity: Identity, end: End, holder: &AtomicU64) -> Outcome<bool> {
   if is_held_here(identity, end) {
     return Ok(true);
   }
-  let mut request = lock_request(WRITE_LOCK, end);
-  lock_call(fd, GET_LOCK, &mut request).map_err(Failure::sys("fcntl"))?;
-  Ok(i32::from(request.l_type) != UNLOCKED)
+  match holding() {
+    Holding::Locks => {
+      let mut request = lock_request(WRITE_LOCK, end);
+      lock_call(fd, GET_LOCK, &mut request).map_err(Failure::sys("fcntl"))?;
+      Ok(i32::from(request.l_type) != UNLOCKED)
+    }
+    Holding::Processes => {
+      let current = holder.load(Ordering::SeqCst);
+      Ok(current != 0 && life::is_alive(current))
+    }
+  }
 }

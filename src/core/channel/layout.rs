@@ -21,8 +21,10 @@ pub const CAPACITY_AT: usize = 16;
 pub const HEAD_AT: usize = 64;
 pub const ENDED_AT: usize = 72;
 pub const SENDER_STATE_AT: usize = 76;
+pub const SENDER_HOLDER_AT: usize = 80;
 pub const TAIL_AT: usize = 128;
 pub const RECEIVER_STATE_AT: usize = 136;
+pub const RECEIVER_HOLDER_AT: usize = 144;
 pub const RECEIVER_SLEEPING_AT: usize = 192;
 pub const SENDER_SLEEPING_AT: usize = 256;
 

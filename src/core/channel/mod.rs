@@ -16,6 +16,7 @@
 
 pub mod ends;
 pub mod layout;
+mod life;
 
 use std::cell::Cell;
 use std::num::NonZeroUsize;
@@ -221,10 +222,10 @@ impl Channel {
     if self.holds(end) {
       return Ok(());
     }
-    ends::take(self.fd(), self.identity, end)?;
+    ends::take(self.fd(), self.identity, end, self.u64_at(end.holder_at()))?;
     let counts = self.read_counts();
     if let Err(failure) = counts {
-      ends::give_up(self.fd(), self.identity, end);
+      ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
       return Err(failure);
     }
     let (head, tail) = counts?;
@@ -483,7 +484,12 @@ impl Channel {
     if self.u32_at(theirs.state_at()).load(Ordering::Acquire) == 0 {
       return Ok(false);
     }
-    Ok(!ends::is_held(self.fd(), self.identity, theirs)?)
+    Ok(!ends::is_held(
+      self.fd(),
+      self.identity,
+      theirs,
+      self.u64_at(theirs.holder_at()),
+    )?)
   }
 
   /// Announces that `end` is about to sleep and looks once more: `Ready`
@@ -593,7 +599,7 @@ impl Drop for Channel {
     for end in [End::Sender, End::Receiver] {
       if self.holds(end) {
         self.u32_at(end.state_at()).store(0, Ordering::SeqCst);
-        ends::give_up(self.fd(), self.identity, end);
+        ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
       }
     }
     owner::unreserve(self.fd());
