@@ -3,9 +3,9 @@
 // views, workers, and what a channel leaves behind.
 
 import test from 'ava'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { Channel, ShmError, SharedMemory, shmClose } from 'posix-shm'
+import { Channel, ShmError, SharedMemory, shmClose, shmOpen } from 'posix-shm'
 
 import { ROOT, linuxOnly, mappingCount, openFdCount, removeQuietly, runNode, runScript, uniqueName } from './helpers'
 
@@ -383,3 +383,81 @@ linuxOnly('descriptors and mappings are counted through /proc', test.serial)(
     t.is(mappingCount(), maps)
   },
 )
+
+test('a handle that closes cleanly is never reported as dead, however its close and the look interleave', async (t) => {
+  const name = uniqueName('chg')
+  const receiver = Channel.create(name, { capacity: 1 << 20 })
+  try {
+    // The child takes the sending end and closes it, over and over, while
+    // this process keeps asking whether the sender died.
+    const child = runNode(
+      `const { Channel } = require('posix-shm')
+       for (let i = 0; i < 20000; i++) { const c = Channel.open(process.argv[1]); c.trySend('x'); c.close() }`,
+      { args: [name] },
+    )
+    let finished = false
+    void child.then(() => (finished = true))
+    let peerGone = 0
+    let received = 0
+    while (!finished) {
+      for (let i = 0; i < 2000; i++) {
+        try {
+          if (receiver.receive({ timeout: 0 }) !== null) received += 1
+        } catch (error) {
+          if ((error as ShmError).code === 'ERR_SHM_PEER_GONE') peerGone += 1
+          else if ((error as ShmError).code !== 'ETIMEDOUT') throw error
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const result = await child
+    t.is(result.code, 0, result.stderr)
+    t.is(peerGone, 0)
+    t.log(`${received} messages received while the sender came and went 20,000 times`)
+  } finally {
+    receiver.close()
+    receiver.unlink()
+  }
+})
+
+test('a poll that finds nothing leaves a pending receiveAsync of the same handle announced to the sender', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const b = Channel.fromFd(a.fd)
+  const header = SharedMemory.fromFd(a.fd)
+  try {
+    const pending = b.receiveAsync()
+    // receiver_sleeping (offset 192) is 1 once the wait has announced itself.
+    while (header.atomicLoad(192) !== 1) await new Promise((resolve) => setImmediate(resolve))
+    t.throws(() => b.receive({ timeout: 0 }), { code: 'ETIMEDOUT' })
+    t.is(header.atomicLoad(192), 1)
+    a.send('seen')
+    t.is((await pending)!.toString(), 'seen')
+  } finally {
+    header.close()
+    a.close()
+    b.close()
+  }
+})
+
+test('close() forgets the abort listeners of the calls it rejects', async (t) => {
+  const a = Channel.anonymous({ capacity: 4096 })
+  const controller = new AbortController()
+  const pending = [a.receiveAsync({ signal: controller.signal }), a.receiveAsync({ signal: controller.signal })]
+  await new Promise((resolve) => setImmediate(resolve))
+  a.close()
+  for (const call of pending) await t.throwsAsync(call, { code: 'ERR_SHM_CLOSED' })
+  t.is(EventEmitter.getEventListeners(controller.signal, 'abort').length, 0)
+})
+
+test('a descriptor opened read-only is refused before anything is mapped', (t) => {
+  const name = uniqueName('chr')
+  const channel = Channel.create(name, { capacity: 4096 })
+  const fd = shmOpen(name, { openFlags: ['read-only'] })
+  try {
+    t.throws(() => Channel.fromFd(fd), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE', message: /read-only/ })
+  } finally {
+    shmClose(fd)
+    channel.close()
+    channel.unlink()
+  }
+})

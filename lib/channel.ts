@@ -145,6 +145,8 @@ class Pool {
 interface Pending {
   cancel(): void
   reject(error: Error): void
+  /** Forgets the wait: removes it from the set and its abort listener. */
+  done(): void
 }
 
 export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
@@ -363,15 +365,16 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const handle = this.#open()
     return new Promise<void>((resolve, reject) => {
       let started: number | { cancel(): void }
+      const done = () => {
+        this.#pending.delete(pending)
+        signal?.removeEventListener('abort', onAbort)
+      }
       const pending: Pending = {
         cancel: () => {
           if (typeof started !== 'number') started.cancel()
         },
         reject,
-      }
-      const done = () => {
-        this.#pending.delete(pending)
-        signal?.removeEventListener('abort', onAbort)
+        done,
       }
       const onAbort = () => {
         done()
@@ -416,11 +419,11 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     if (handle === undefined) return
     this.#handle = undefined
     this.#view = undefined
-    for (const pending of this.#pending) {
+    for (const pending of [...this.#pending]) {
+      pending.done()
       pending.cancel()
       pending.reject(closedError())
     }
-    this.#pending.clear()
     native.channelClose(handle)
   }
 

@@ -25,11 +25,25 @@ use crate::node::throw::report;
 use crate::node::wait::{wait_async_on, Settle, Started};
 
 /// Marks externals that are channel handles, so a handle of anything else
-/// (another addon's, or our own descriptor owners) is refused, not read.
+/// (another addon's, our own descriptor owners, or a channel of another
+/// posix-shm version loaded in the same process, whose `Handle` may differ)
+/// is refused, not read. The version is hashed into the tag.
 static TAG: sys::napi_type_tag = sys::napi_type_tag {
   lower: 0x7073_686d_6368_616e,
-  upper: 0x6e65_6c2d_6861_6e64,
+  upper: fnv1a(env!("CARGO_PKG_VERSION").as_bytes()),
 };
+
+/// FNV-1a, 64 bits, at compile time.
+const fn fnv1a(bytes: &[u8]) -> u64 {
+  let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+  let mut i = 0;
+  while i < bytes.len() {
+    hash ^= bytes[i] as u64;
+    hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    i += 1;
+  }
+  hash
+}
 
 /// What a handle owns: the channel until it is closed, and the message
 /// lent out as a view, if any.

@@ -3,7 +3,7 @@
 //! the kernel drops it when the holder's descriptor closes, and so when its
 //! process dies, before anyone reaps it; no process id is involved, so a
 //! reused one cannot be mistaken for the holder. Where the system gives
-//! shared memory objects no byte-range locks (macOS), the end's holder
+//! shared memory objects no byte-range locks (macOS, FreeBSD), the end's holder
 //! word names the holding process instead, by id and start mark (`life`),
 //! and a holder that has died or become a zombie holds nothing. Within this process a
 //! table says which ends our own handles hold, because two handles whose
@@ -66,11 +66,13 @@ impl End {
 /// How ends are held across processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Holding {
-  /// A byte-range lock (Linux, FreeBSD).
+  /// A byte-range lock (Linux).
   Locks,
-  /// The holder word names the process (macOS, whose shared memory objects
-  /// refuse locks). `POSIX_SHM_CHANNEL_ENDS=process` picks it elsewhere,
-  /// so that the tests run it on Linux; every process using a channel must
+  /// The holder word names the process (macOS and FreeBSD, whose kernels
+  /// refuse byte-range locks on anything but vnodes: fcntl F_SETLK on a
+  /// shared memory object is EBADF there, in XNU's and FreeBSD's
+  /// kern_descrip.c). `POSIX_SHM_CHANNEL_ENDS=process` picks it on Linux,
+  /// so that the tests run it there; every process using a channel must
   /// then pick it too.
   Processes,
 }
@@ -78,7 +80,7 @@ pub enum Holding {
 /// How this process holds ends, chosen once.
 pub fn holding() -> Holding {
   static CHOSEN: LazyLock<Holding> = LazyLock::new(|| {
-    if cfg!(target_os = "macos")
+    if cfg!(any(target_os = "macos", target_os = "freebsd"))
       || std::env::var_os("POSIX_SHM_CHANNEL_ENDS").is_some_and(|v| v == "process")
     {
       Holding::Processes

@@ -19,6 +19,7 @@ pub mod layout;
 mod life;
 
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -66,7 +67,9 @@ pub enum Next {
 }
 
 pub struct Channel {
-  fd: OwnedFd,
+  /// Closed in `drop` before its number is released from `owner`, so that
+  /// nothing can close the number in between.
+  fd: ManuallyDrop<OwnedFd>,
   identity: Identity,
   mapping: Arc<Mapping>,
   capacity: u64,
@@ -148,7 +151,7 @@ impl Channel {
     // it is refused (see `owner`).
     owner::reserve(fd.as_raw_fd())?;
     Ok(Channel {
-      fd,
+      fd: ManuallyDrop::new(fd),
       identity,
       mapping: Arc::new(mapping),
       capacity,
@@ -355,7 +358,9 @@ impl Channel {
     if self.capacity - (head - self.tail_seen.get()) >= needed {
       return Ok(true);
     }
-    let tail = self.u64_at(TAIL_AT).load(Ordering::Acquire);
+    // SeqCst: this is the second half of a sleeping sender's announcement
+    // (store its word, then load the tail), see CHANNEL-LAYOUT.md.
+    let tail = self.u64_at(TAIL_AT).load(Ordering::SeqCst);
     check_counts(self.capacity, head, tail)?;
     if tail < self.tail_seen.get() {
       return Err(Failure::ChannelCorrupt(format!(
@@ -481,15 +486,22 @@ impl Channel {
   /// holds its lock.
   pub fn peer_gone(&self, mine: End) -> Outcome<bool> {
     let theirs = mine.other();
-    if self.u32_at(theirs.state_at()).load(Ordering::Acquire) == 0 {
+    let state = self.u32_at(theirs.state_at());
+    if state.load(Ordering::SeqCst) == 0 {
       return Ok(false);
     }
-    Ok(!ends::is_held(
+    if ends::is_held(
       self.fd(),
       self.identity,
       theirs,
       self.u64_at(theirs.holder_at()),
-    )?)
+    )? {
+      return Ok(false);
+    }
+    // Nobody holds the end: its holder died, or closed between the two
+    // looks (a holder clears the state before it lets go). Only a state
+    // still set means death.
+    Ok(state.load(Ordering::SeqCst) != 0)
   }
 
   /// Announces that `end` is about to sleep and looks once more: `Ready`
@@ -516,12 +528,12 @@ impl Channel {
       End::Receiver => self.has_data(self.tail.get())?,
       End::Sender => self.u64_at(TAIL_AT).load(Ordering::SeqCst) != self.tail_seen.get(),
     };
+    // As in `wait_for`, an announcement is never withdrawn here: the
+    // waker clears the word.
     if ready {
-      word.store(0, Ordering::Relaxed);
       return Ok(Prepared::Ready);
     }
     if self.peer_gone(end)? {
-      word.store(0, Ordering::Relaxed);
       return Ok(Prepared::Gone);
     }
     Ok(Prepared::Sleep)
@@ -556,39 +568,43 @@ impl Channel {
     }
     let word = self.u32_at(sleeping_at(end));
     loop {
+      // Past the deadline: one last look, without announcing a sleep.
+      if deadline.is_some_and(|d| Instant::now() >= d) {
+        if ready()? {
+          return Ok(true);
+        }
+        if self.peer_gone(end)? {
+          return Err(Failure::PeerGone(end.other().name()));
+        }
+        return Ok(false);
+      }
+      // Once announced, the word stays 1 until the waker clears it, even
+      // when this wait ends without sleeping: an asynchronous wait of this
+      // end may sleep on it too, and clearing it here would hide that one
+      // from the waker. A 1 nobody sleeps on costs the waker one futex call.
       word.store(1, Ordering::SeqCst);
       if ready()? {
-        word.store(0, Ordering::Relaxed);
         return Ok(true);
       }
       if self.peer_gone(end)? {
-        word.store(0, Ordering::Relaxed);
         if ready()? {
           return Ok(true);
         }
         return Err(Failure::PeerGone(end.other().name()));
       }
       let now = Instant::now();
-      if deadline.is_some_and(|d| now >= d) {
-        word.store(0, Ordering::Relaxed);
-        return Ok(false);
-      }
       let slice_end = now + SLEEP_SLICE;
       let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-      match wait::sleep(word, 1, Some(until), SLEEP_SLICE, &mut || true) {
-        Waited::Failed(errno, syscall) => {
-          word.store(0, Ordering::Relaxed);
-          return Err(Failure::Sys { errno, syscall });
-        }
-        _ => {
-          if !alive() {
-            word.store(0, Ordering::Relaxed);
-            return Err(Failure::Sys {
-              errno: nix::errno::Errno::ECANCELED,
-              syscall: "futex",
-            });
-          }
-        }
+      if let Waited::Failed(errno, syscall) =
+        wait::sleep(word, 1, Some(until), SLEEP_SLICE, &mut || true)
+      {
+        return Err(Failure::Sys { errno, syscall });
+      }
+      if !alive() {
+        return Err(Failure::Sys {
+          errno: nix::errno::Errno::ECANCELED,
+          syscall: "futex",
+        });
       }
     }
   }
@@ -602,9 +618,11 @@ impl Drop for Channel {
         ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
       }
     }
-    owner::unreserve(self.fd());
-    // The descriptor closes with its field, and the mapping's last holder
-    // (this, or a lent view) unmaps it.
+    let number = self.fd();
+    // SAFETY: `fd` is taken once, here, and never used after.
+    drop(unsafe { ManuallyDrop::take(&mut self.fd) });
+    owner::unreserve(number);
+    // The mapping's last holder (this, or a lent view) unmaps it.
   }
 }
 
@@ -667,6 +685,11 @@ fn reopen(fd: RawFd) -> Outcome<OwnedFd> {
     if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
       return Err(Failure::NotAChannel(
         "the descriptor is not a shared memory object or a file".into(),
+      ));
+    }
+    if descriptor::is_read_only(fd)? {
+      return Err(Failure::InvalidValue(
+        "The descriptor was opened read-only; a channel's ends write to it".into(),
       ));
     }
     let path = format!("/proc/self/fd/{fd}");
