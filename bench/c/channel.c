@@ -214,13 +214,15 @@ static void give_up_end(struct ring *r) {
   r->end_offset = 0;
 }
 
-/* The other end died: its state says held, yet nobody locks its byte. */
+/* The other end died: its state says held, yet nobody locks its byte, and
+ * the state still says held after that look (a holder that closes clears
+ * it before it unlocks). */
 static int peer_gone(struct ring *r) {
   int other = r->end_offset == OFF_SENDER_STATE ? OFF_RECEIVER_STATE : OFF_SENDER_STATE;
   if (atomic_load(U32(r, other)) != 1) return 0;
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = other, .l_len = 1};
   if (fcntl(r->fd, F_OFD_GETLK, &fl) != 0) return 0;
-  return fl.l_type == F_UNLCK;
+  return fl.l_type == F_UNLCK && atomic_load(U32(r, other)) == 1;
 }
 
 static void ring_close(struct ring *r) {
