@@ -473,7 +473,7 @@ pub fn channel_wait_async(
       Prepared::Gone => Err(Failure::PeerGone(end.other().name())),
       Prepared::Sleep => {
         let word = channel.sleeping_word(end)?;
-        wait_async_on(env, word, 1, timeout_ms, settle)
+        wait_async_on(env, word, 1, timeout_ms, settle, false)
       }
     }
   });

@@ -365,7 +365,10 @@ impl MappedRegion {
     settle: Settle,
   ) -> napi::Result<Started> {
     let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
-    report(env, wait_async_on(env, word, value, timeout_ms, settle))
+    report(
+      env,
+      wait_async_on(env, word, value, timeout_ms, settle, true),
+    )
   }
 
   #[napi]

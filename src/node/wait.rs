@@ -173,18 +173,25 @@ pub type Started = Either<u32, PendingWait>;
 /// the calling thread (a peer that answers within microseconds is seen at
 /// once, without a round through the event loop), then hands the wait to
 /// a watcher thread (see `wait::pending`), which calls `settle`.
+///
+/// `kernel_first: false` skips the kernel's look, for words whose page no
+/// shrink can cut away without everything else failing too (a channel's
+/// header: the channel reads it on every call).
 pub fn wait_async_on(
   env: &Env,
   word: Word,
   value: i32,
   timeout_ms: f64,
   settle: Settle,
+  kernel_first: bool,
 ) -> Outcome<Started> {
   let limit = word::timeout(timeout_ms);
-  match wait::peek(word.atomic(), value as u32) {
-    Ok(true) => {}
-    Ok(false) => return Waited::NotEqual.code().map(Either::A),
-    Err(failed) => return failed.code().map(Either::A),
+  if kernel_first {
+    match wait::peek(word.atomic(), value as u32) {
+      Ok(true) => {}
+      Ok(false) => return Waited::NotEqual.code().map(Either::A),
+      Err(failed) => return failed.code().map(Either::A),
+    }
   }
   let start = match wait::spin(word.atomic(), value as u32, limit) {
     Ok(waited) => return waited.code().map(Either::A),
@@ -229,5 +236,8 @@ pub fn wait_in_buffer_async(
   settle: Settle,
 ) -> napi::Result<Started> {
   let word = report(env, word_in_buffer(env.raw(), buffer.raw(), byte_offset))?;
-  report(env, wait_async_on(env, word, value, timeout_ms, settle))
+  report(
+    env,
+    wait_async_on(env, word, value, timeout_ms, settle, true),
+  )
 }

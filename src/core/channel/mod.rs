@@ -81,8 +81,9 @@ pub struct Channel {
   /// The receiver's own `tail`, and the `head` it last read.
   tail: Cell<u64>,
   head_seen: Cell<u64>,
-  /// The sender's last look at its receiver's life.
-  life_checked: Cell<Option<Instant>>,
+  /// When a look at the other end's life last found it alive, by this
+  /// handle's end (sender, receiver).
+  life_checked: [Cell<Option<Instant>>; 2],
 }
 
 impl Channel {
@@ -161,7 +162,7 @@ impl Channel {
       tail_seen: Cell::new(0),
       tail: Cell::new(0),
       head_seen: Cell::new(0),
-      life_checked: Cell::new(None),
+      life_checked: [Cell::new(None), Cell::new(None)],
     })
   }
 
@@ -375,19 +376,27 @@ impl Channel {
   /// A sender that never blocks still learns, within a fraction of a
   /// second, that its receiver died.
   fn check_receiver_now_and_then(&self) -> Outcome<()> {
-    let now = Instant::now();
-    if self
-      .life_checked
-      .get()
-      .is_some_and(|then| now.duration_since(then) < LIFE_CHECK_EVERY)
-    {
-      return Ok(());
-    }
-    self.life_checked.set(Some(now));
-    if self.peer_gone(End::Sender)? {
+    if self.peer_gone_lately(End::Sender)? {
       return Err(Failure::PeerGone(End::Receiver.name()));
     }
     Ok(())
+  }
+
+  /// `peer_gone`, but at most one system call per `LIFE_CHECK_EVERY`: a
+  /// peer found alive that recently counts as alive. Polls and waits that
+  /// come and go quickly (an asynchronous round trip) then cost no call.
+  fn peer_gone_lately(&self, mine: End) -> Outcome<bool> {
+    let checked = &self.life_checked[mine as usize];
+    let now = Instant::now();
+    if checked
+      .get()
+      .is_some_and(|then| now.duration_since(then) < LIFE_CHECK_EVERY)
+    {
+      return Ok(false);
+    }
+    let gone = self.peer_gone(mine)?;
+    checked.set((!gone).then_some(now));
+    Ok(gone)
   }
 
   /// Marks the sending end ended: the receiver gets every message sent so
@@ -533,7 +542,7 @@ impl Channel {
     if ready {
       return Ok(Prepared::Ready);
     }
-    if self.peer_gone(end)? {
+    if self.peer_gone_lately(end)? {
       return Ok(Prepared::Gone);
     }
     Ok(Prepared::Sleep)
@@ -573,7 +582,7 @@ impl Channel {
         if ready()? {
           return Ok(true);
         }
-        if self.peer_gone(end)? {
+        if self.peer_gone_lately(end)? {
           return Err(Failure::PeerGone(end.other().name()));
         }
         return Ok(false);
