@@ -20,7 +20,7 @@ use crate::core::failure::{Failure, Outcome};
 use crate::core::mapping::Mapping;
 use crate::core::wait::{self, Waited};
 use crate::core::word;
-use crate::node::convert::{check, Arg, Returned};
+use crate::node::convert::{check, Arg, Bytes, Returned};
 use crate::node::throw::report;
 use crate::node::wait::{wait_async_on, Settle, Started};
 
@@ -145,94 +145,6 @@ impl Arg for HandleArg {
       return Err(refused());
     }
     Ok(HandleArg(data.cast()))
-  }
-}
-
-/// The bytes of an ArrayBuffer, SharedArrayBuffer or view JavaScript
-/// passed, for the length of the call.
-pub struct Bytes {
-  pub address: *mut u8,
-  pub length: usize,
-}
-
-impl Arg for Bytes {
-  const TS: &'static str = "ArrayBufferView | ArrayBuffer";
-  fn read(env: sys::napi_env, value: sys::napi_value, name: &'static str) -> Outcome<Self> {
-    let mut data = ptr::null_mut();
-    let mut length = 0usize;
-    let mut is = false;
-    // SAFETY: (every call in the block) `value` is a handle valid for this
-    // call; the out-pointers are live locals or null where Node-API allows it.
-    unsafe {
-      sys::napi_is_typedarray(env, value, &mut is);
-      if is {
-        let mut kind = sys::TypedarrayType::uint8_array;
-        let mut elements = 0usize;
-        let status = sys::napi_get_typedarray_info(
-          env,
-          value,
-          &mut kind,
-          &mut elements,
-          &mut data,
-          ptr::null_mut(),
-          ptr::null_mut(),
-        );
-        check(status, "napi_get_typedarray_info")?;
-        let Some(size) = element_size(kind) else {
-          return Err(Failure::InvalidValue(format!(
-            "The argument '{name}' is a typed array of a kind (Node-API type {kind}) whose element size is unknown here"
-          )));
-        };
-        length = elements.saturating_mul(size);
-      } else {
-        sys::napi_is_dataview(env, value, &mut is);
-        if is {
-          let status = sys::napi_get_dataview_info(
-            env,
-            value,
-            &mut length,
-            &mut data,
-            ptr::null_mut(),
-            ptr::null_mut(),
-          );
-          check(status, "napi_get_dataview_info")?;
-        } else {
-          sys::napi_is_arraybuffer(env, value, &mut is);
-          if !is {
-            return Err(Failure::InvalidValue(format!(
-              "The argument '{name}' must be an ArrayBuffer, a SharedArrayBuffer or a view of one"
-            )));
-          }
-          let status = sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length);
-          check(status, "napi_get_arraybuffer_info")?;
-        }
-      }
-    }
-    if data.is_null() {
-      length = 0;
-    }
-    Ok(Bytes {
-      address: data.cast(),
-      length,
-    })
-  }
-}
-
-/// `napi_float16_array`, which Node-API reports for a Float16Array where
-/// the runtime has them; napi-sys does not name it yet.
-const FLOAT16_ARRAY: sys::napi_typedarray_type = 11;
-
-/// The bytes of one element of a typed array of `kind`; None for a kind
-/// this build does not know, whose size must not be guessed: too large a
-/// guess reads (or, receiving, writes) past the array.
-fn element_size(kind: sys::napi_typedarray_type) -> Option<usize> {
-  use sys::TypedarrayType as T;
-  match kind {
-    T::int8_array | T::uint8_array | T::uint8_clamped_array => Some(1),
-    T::int16_array | T::uint16_array | FLOAT16_ARRAY => Some(2),
-    T::int32_array | T::uint32_array | T::float32_array => Some(4),
-    T::float64_array | T::bigint64_array | T::biguint64_array => Some(8),
-    _ => None,
   }
 }
 

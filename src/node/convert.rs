@@ -343,24 +343,8 @@ impl Arg for BufferMemory {
       let status = unsafe { sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length) };
       check(status, "napi_get_arraybuffer_info")?;
     } else if is_kind(env, value, sys::napi_is_typedarray, "napi_is_typedarray")? {
-      let mut kind = sys::TypedarrayType::int8_array;
-      let mut elements = 0usize;
-      // SAFETY: `value` is a typed array handle valid for this call; the
-      // out-pointers we pass are live locals, the others null, which
-      // Node-API allows for fields the caller skips. `data` is the view's
-      // first byte (its buffer's memory plus its offset).
-      let status = unsafe {
-        sys::napi_get_typedarray_info(
-          env,
-          value,
-          &mut kind,
-          &mut elements,
-          &mut data,
-          ptr::null_mut(),
-          ptr::null_mut(),
-        )
-      };
-      check(status, "napi_get_typedarray_info")?;
+      let (kind, elements, first) = typed_array(env, value)?;
+      data = first;
       if kind != sys::TypedarrayType::int32_array {
         data = ptr::null_mut();
       }
@@ -502,6 +486,111 @@ returned_by_maker! {
   i32 => "number", sys::napi_create_int32;
   u32 => "number", sys::napi_create_uint32;
   f64 => "number", sys::napi_create_double;
+}
+
+/// A typed array's kind, element count and first byte (its buffer's
+/// memory plus its offset), for the length of the call.
+pub fn typed_array(
+  env: sys::napi_env,
+  value: sys::napi_value,
+) -> Outcome<(sys::napi_typedarray_type, usize, *mut c_void)> {
+  let mut kind = sys::TypedarrayType::int8_array;
+  let mut elements = 0usize;
+  let mut data = ptr::null_mut();
+  // SAFETY: `value` is a typed array handle valid for this call; the
+  // out-pointers we pass are live locals, the others null, which Node-API
+  // allows for fields the caller skips.
+  let status = unsafe {
+    sys::napi_get_typedarray_info(
+      env,
+      value,
+      &mut kind,
+      &mut elements,
+      &mut data,
+      ptr::null_mut(),
+      ptr::null_mut(),
+    )
+  };
+  check(status, "napi_get_typedarray_info")?;
+  Ok((kind, elements, data))
+}
+
+/// The bytes of an ArrayBuffer, SharedArrayBuffer or view JavaScript
+/// passed, for the length of the call.
+pub struct Bytes {
+  pub address: *mut u8,
+  pub length: usize,
+}
+
+impl Arg for Bytes {
+  const TS: &'static str = "ArrayBufferView | ArrayBuffer";
+  fn read(env: sys::napi_env, value: sys::napi_value, name: &'static str) -> Outcome<Self> {
+    let mut data = ptr::null_mut();
+    let mut length = 0usize;
+    let mut is = false;
+    // SAFETY: (every call in the block) `value` is a handle valid for this
+    // call; the out-pointers are live locals or null where Node-API allows it.
+    unsafe {
+      sys::napi_is_typedarray(env, value, &mut is);
+      if is {
+        let (kind, elements, first) = typed_array(env, value)?;
+        data = first;
+        let Some(size) = element_size(kind) else {
+          return Err(Failure::InvalidValue(format!(
+            "The argument '{name}' is a typed array of a kind (Node-API type {kind}) whose element size is unknown here"
+          )));
+        };
+        length = elements.saturating_mul(size);
+      } else {
+        sys::napi_is_dataview(env, value, &mut is);
+        if is {
+          let status = sys::napi_get_dataview_info(
+            env,
+            value,
+            &mut length,
+            &mut data,
+            ptr::null_mut(),
+            ptr::null_mut(),
+          );
+          check(status, "napi_get_dataview_info")?;
+        } else {
+          sys::napi_is_arraybuffer(env, value, &mut is);
+          if !is {
+            return Err(Failure::InvalidValue(format!(
+              "The argument '{name}' must be an ArrayBuffer, a SharedArrayBuffer or a view of one"
+            )));
+          }
+          let status = sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length);
+          check(status, "napi_get_arraybuffer_info")?;
+        }
+      }
+    }
+    if data.is_null() {
+      length = 0;
+    }
+    Ok(Bytes {
+      address: data.cast(),
+      length,
+    })
+  }
+}
+
+/// `napi_float16_array`, which Node-API reports for a Float16Array where
+/// the runtime has them; napi-sys does not name it yet.
+const FLOAT16_ARRAY: sys::napi_typedarray_type = 11;
+
+/// The bytes of one element of a typed array of `kind`; None for a kind
+/// this build does not know, whose size must not be guessed: too large a
+/// guess reads (or, receiving, writes) past the array.
+fn element_size(kind: sys::napi_typedarray_type) -> Option<usize> {
+  use sys::TypedarrayType as T;
+  match kind {
+    T::int8_array | T::uint8_array | T::uint8_clamped_array => Some(1),
+    T::int16_array | T::uint16_array | FLOAT16_ARRAY => Some(2),
+    T::int32_array | T::uint32_array | T::float32_array => Some(4),
+    T::float64_array | T::bigint64_array | T::biguint64_array => Some(8),
+    _ => None,
+  }
 }
 
 /// An ArrayBuffer made by the entry.

@@ -32,10 +32,10 @@ use crate::core::descriptor::{self, Stats};
 use crate::core::failure::{Failure, Outcome};
 use crate::core::{args, mapping, object, owner, registry, word};
 use crate::node::buffers::{self, account};
-use crate::node::channel::{self as channels, Bytes, HandleArg, ViewOrCode};
+use crate::node::channel::{self as channels, HandleArg, ViewOrCode};
 use crate::node::convert::{
-  self, as_data, check, Arg, ArrayBufferOf, BufferMemory, ExternalData, Fd, FileLength, Name,
-  NewArrayBuffer, NewHandle, NewSharedArrayBuffer, Path, Returned,
+  self, as_data, check, Arg, ArrayBufferOf, BufferMemory, Bytes, ExternalData, Fd, FileLength,
+  Name, NewArrayBuffer, NewHandle, NewSharedArrayBuffer, Path, Returned,
 };
 use crate::node::records::PlatformConstants;
 use crate::node::throw::{self, StateErrorFactory, SystemErrorFactory};
