@@ -461,3 +461,25 @@ test('a descriptor opened read-only is refused before anything is mapped', (t) =
     channel.unlink()
   }
 })
+
+test('a message larger than the pool gets a pool of its own, and the next message never overwrites its last byte', (t) => {
+  const a = Channel.anonymous({ capacity: 256 * 1024 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    // 70,001 bytes: past the 64 KiB pool, and not a multiple of 8.
+    a.send(Buffer.alloc(70_001, 0xaa))
+    a.send(Buffer.from([0x55]))
+    a.send(Buffer.alloc(9, 0x77))
+    const big = b.receive()!
+    const one = b.receive()!
+    const nine = b.receive()!
+    t.is(big.length, 70_001)
+    t.true(big.every((byte) => byte === 0xaa))
+    t.deepEqual([...one], [0x55])
+    t.true(nine.every((byte) => byte === 0x77))
+    t.is(big.buffer === one.buffer, false)
+  } finally {
+    a.close()
+    b.close()
+  }
+})

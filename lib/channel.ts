@@ -110,6 +110,11 @@ function newPoolBuffer(length: number): NodeBuffer {
   return buffer
 }
 
+/** `n` rounded up to a multiple of 8 (for n up to 2^53). */
+function alignUp(n: number): number {
+  return Math.ceil(n / 8) * 8
+}
+
 /** Where the native side puts a received message: a slice of the pool. */
 class Pool {
   #buffer: NodeBuffer = newPoolBuffer(POOL_BYTES)
@@ -129,14 +134,16 @@ class Pool {
   /** The `length` bytes just written at the offset, as a message. */
   take(length: number): NodeBuffer {
     const message = this.#buffer.subarray(this.#offset, this.#offset + length) as NodeBuffer
-    // Each message starts 8-aligned, so views of any element type fit.
-    this.#offset = Math.min(this.#buffer.length, this.#offset + length + 7) & ~7
+    // Each message starts 8-aligned, so views of any element type fit. The
+    // pool's length is a multiple of 8, so the next offset never falls
+    // back inside this message.
+    this.#offset = Math.min(this.#buffer.length, alignUp(this.#offset + length))
     return message
   }
 
   /** A fresh pool, for a message of `length` bytes that did not fit. */
   renew(length: number): void {
-    this.#buffer = newPoolBuffer(Math.max(POOL_BYTES, length))
+    this.#buffer = newPoolBuffer(alignUp(Math.max(POOL_BYTES, length)))
     this.#offset = 0
   }
 }
