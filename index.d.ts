@@ -479,6 +479,10 @@ export interface ReceiveOptions {
 	/** Milliseconds to wait: undefined or Infinity waits forever, 0 only looks. */
 	timeout?: number;
 }
+export interface ReceiveManyOptions extends ReceiveOptions {
+	/** The most messages to return at once, 1 to 65,536. Default 1,024. */
+	max?: number;
+}
 export interface AsyncOptions extends ReceiveOptions {
 	/** Aborting it rejects the call with `signal.reason`. */
 	signal?: AbortSignalLike;
@@ -536,6 +540,14 @@ export declare class Channel implements Disposable, AsyncIterable<NodeBuffer> {
 	 * first use.
 	 */
 	receive(options?: ReceiveOptions): NodeBuffer | null;
+	/**
+	 * Every message waiting, at most `options.max` (default 1,024): waits
+	 * for the first as `receive` does, then takes the ones already sent after
+	 * it, in one native call that gives the ring back once. An array of at
+	 * least one Buffer (slices of the pool, as from `receive`), or null once
+	 * the sender has ended and every message was received.
+	 */
+	receiveMany(options?: ReceiveManyOptions): NodeBuffer[] | null;
 	/** `receive` without blocking the thread while the ring is empty. */
 	receiveAsync(options?: AsyncOptions): Promise<NodeBuffer | null>;
 	/**

@@ -483,3 +483,40 @@ test('a message larger than the pool gets a pool of its own, and the next messag
     b.close()
   }
 })
+
+test('receiveMany takes every message waiting, in order, up to max, and null after end()', (t) => {
+  const a = Channel.anonymous({ capacity: 256 * 1024 })
+  const b = Channel.fromFd(a.fd)
+  try {
+    t.throws(() => b.receiveMany({ timeout: 0 }), { code: 'ETIMEDOUT' })
+    for (let i = 0; i < 100; i++) a.send(Buffer.alloc(i % 37, i))
+    const first = b.receiveMany({ max: 30 })!
+    t.is(first.length, 30)
+    const rest = b.receiveMany()!
+    t.is(rest.length, 70)
+    const all = [...first, ...rest]
+    all.forEach((message, i) => {
+      t.is(message.length, i % 37)
+      t.true(message.every((byte) => byte === i))
+    })
+    // A message larger than what is left of the pool comes first in a batch of its own.
+    a.send(Buffer.alloc(60_000, 1))
+    a.send(Buffer.alloc(10_000, 2))
+    const big = b.receiveMany()!
+    const more = big.length === 2 ? [] : b.receiveMany()!
+    t.deepEqual([...big, ...more].map((m) => [m.length, m[0]]), [
+      [60_000, 1],
+      [10_000, 2],
+    ])
+    // The ring was given back: the sender can fill it again.
+    for (let i = 0; i < 4; i++) t.true(a.trySend(Buffer.alloc(60_000)))
+    // A 64 KiB pool holds one of them: a batch each.
+    for (let i = 0; i < 4; i++) t.deepEqual(b.receiveMany()!.map((m) => m.length), [60_000])
+    a.end()
+    t.is(b.receiveMany(), null)
+    t.throws(() => b.receiveMany({ max: 0 }), { code: 'ERR_OUT_OF_RANGE' })
+  } finally {
+    a.close()
+    b.close()
+  }
+})

@@ -36,6 +36,7 @@ export {
   type ChannelCreateOptions,
   type ChannelData,
   type ChannelOptions,
+  type ReceiveManyOptions,
   type ReceiveOptions,
 } from './channel'
 export { notify, wait, waitAsync, type WaitAsyncOptions, type WaitResult } from './wait'

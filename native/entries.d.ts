@@ -226,6 +226,13 @@ export interface Entries {
    */
   channelReceiveInto(handle: object, target: ArrayBufferView | ArrayBuffer, offset: number, timeoutMs: number): number
   /**
+   * Receives like channelReceiveInto, then every message already
+   * published after the first, while they fit in `target` (each from the
+   * next multiple of 8) and `lengths` (a Uint32Array) has room for their
+   * lengths; returns how many, or channelReceiveInto's codes for the first.
+   */
+  channelReceiveMany(handle: object, target: ArrayBufferView | ArrayBuffer, offset: number, lengths: ArrayBufferView | ArrayBuffer, timeoutMs: number): number
+  /**
    * Lends the next message as an ArrayBuffer over the ring itself, until
    * channelRelease or the next receive detaches it; -1 or -2 as
    * channelReceiveInto. Refused where external buffers are.

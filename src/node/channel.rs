@@ -185,6 +185,27 @@ pub fn give_back_view(env: sys::napi_env, handle: &Handle, channel: &Channel) ->
   Ok(())
 }
 
+/// Checks a target offset from JavaScript: an integer inside `target`.
+fn target_offset(target: &Bytes, offset: f64) -> Outcome<usize> {
+  if !(offset >= 0.0 && offset.fract() == 0.0 && offset <= target.length as f64) {
+    return Err(Failure::OutOfRange(format!(
+      "The value of \"offset\" is out of range. It must be an integer from 0 to {}. Received {offset}",
+      target.length
+    )));
+  }
+  Ok(offset as usize)
+}
+
+/// Copies a message of `length` bytes at `at` (in the ring, checked by
+/// `next` or `following`) into `target` at `offset`, which has room.
+fn copy_out(at: usize, length: usize, target: &Bytes, offset: usize) {
+  debug_assert!(length <= target.length - offset);
+  // SAFETY: the message lies inside the ring (checked where it was found);
+  // `target` is JavaScript memory of at least `offset + length` bytes for
+  // this call. memmove: `target` may be a view of the ring itself.
+  unsafe { ptr::copy(at as *const u8, target.address.add(offset), length) };
+}
+
 /// Receives the next message into `target` from `offset`: its length, or
 /// TIMED_OUT, ENDED, or TOO_LARGE minus its length.
 pub fn receive_into(
@@ -196,29 +217,81 @@ pub fn receive_into(
   alive: &mut dyn FnMut() -> bool,
 ) -> Outcome<f64> {
   let channel = handle.open()?;
-  if !(offset >= 0.0 && offset.fract() == 0.0 && offset <= target.length as f64) {
-    return Err(Failure::OutOfRange(format!(
-      "The value of \"offset\" is out of range. It must be an integer from 0 to {}. Received {offset}",
-      target.length
-    )));
-  }
+  let offset = target_offset(&target, offset)?;
   give_back_view(env, handle, &channel)?;
   match channel.next(deadline(timeout_ms), alive)? {
     Next::TimedOut => Ok(TIMED_OUT),
     Next::Ended => Ok(ENDED),
     Next::Message { at, length, next } => {
-      let offset = offset as usize;
       if length > target.length - offset {
         return Ok(TOO_LARGE - length as f64);
       }
-      // SAFETY: `next` checked that the message lies inside the ring;
-      // `target` is JavaScript memory of at least `offset + length` bytes
-      // for this call. memmove: `target` may be a view of the ring itself.
-      unsafe { ptr::copy(at as *const u8, target.address.add(offset), length) };
+      copy_out(at, length, &target, offset);
       channel.consume(next);
       Ok(length as f64)
     }
   }
+}
+
+/// Receives the next message as `receive_into` does, waiting for it, and
+/// then every message already published after it, while they fit in
+/// `target` and `lengths` (a Uint32Array) has room for their lengths.
+/// Each starts at the next multiple of 8 after the one before (capped at
+/// `target`'s end). Gives the ring back once, at the end. Returns how many
+/// it received, or the codes of `receive_into` for the first.
+pub fn receive_many(
+  env: sys::napi_env,
+  handle: &Handle,
+  target: Bytes,
+  offset: f64,
+  lengths: Bytes,
+  timeout_ms: f64,
+  alive: &mut dyn FnMut() -> bool,
+) -> Outcome<f64> {
+  let channel = handle.open()?;
+  let mut offset = target_offset(&target, offset)?;
+  let slots = lengths.length / 4;
+  if slots == 0 {
+    return Err(Failure::OutOfRange(
+      "The value of \"lengths\" is out of range. It must have room for one length".into(),
+    ));
+  }
+  give_back_view(env, handle, &channel)?;
+  let (mut at, mut length, mut next) = match channel.next(deadline(timeout_ms), alive)? {
+    Next::TimedOut => return Ok(TIMED_OUT),
+    Next::Ended => return Ok(ENDED),
+    Next::Message { at, length, next } => (at, length, next),
+  };
+  if length > target.length - offset {
+    return Ok(TOO_LARGE - length as f64);
+  }
+  let mut count = 0usize;
+  loop {
+    copy_out(at, length, &target, offset);
+    // SAFETY: `count < slots`, so the 4 bytes lie inside `lengths`, which
+    // is JavaScript memory for this call; unaligned, as a view may be.
+    unsafe {
+      (lengths.address as *mut u32)
+        .add(count)
+        .write_unaligned(length as u32)
+    };
+    count += 1;
+    offset = target.length.min((offset + length).div_ceil(8) * 8);
+    if count == slots {
+      break;
+    }
+    match channel.following(next)? {
+      Some((following_at, following_length, following_next))
+        if following_length <= target.length - offset =>
+      {
+        // The ring is given back after the loop, up to the last one copied.
+        (at, length, next) = (following_at, following_length, following_next);
+      }
+      _ => break,
+    }
+  }
+  channel.consume(next);
+  Ok(count as f64)
 }
 
 /// The next message as an ArrayBuffer over the ring itself, lent until

@@ -425,6 +425,14 @@ entries! {
     channels::receive_into(env, handle.get(), target, offset, timeoutMs, &mut || env_alive(env))
   }
 
+  /// Receives like channelReceiveInto, then every message already
+  /// published after the first, while they fit in `target` (each from the
+  /// next multiple of 8) and `lengths` (a Uint32Array) has room for their
+  /// lengths; returns how many, or channelReceiveInto's codes for the first.
+  fn channelReceiveMany(env, handle: HandleArg, target: Bytes, offset: f64, lengths: Bytes, timeoutMs: f64) -> f64 {
+    channels::receive_many(env, handle.get(), target, offset, lengths, timeoutMs, &mut || env_alive(env))
+  }
+
   /// Lends the next message as an ArrayBuffer over the ring itself, until
   /// channelRelease or the next receive detaches it; -1 or -2 as
   /// channelReceiveInto. Refused where external buffers are.

@@ -414,58 +414,84 @@ impl Channel {
     self.hold(End::Receiver)?;
     loop {
       let tail = self.tail.get();
-      let mut head = self.head_seen.get();
-      if head == tail {
-        head = self.u64_at(HEAD_AT).load(Ordering::Acquire);
-        if head == tail {
-          if self.u32_at(ENDED_AT).load(Ordering::Acquire) != 0 {
-            // `ended` is stored after the last head: look once more.
-            head = self.u64_at(HEAD_AT).load(Ordering::Acquire);
-            if head == tail {
-              return Ok(Next::Ended);
-            }
-          } else if !self.wait_for(End::Receiver, deadline, alive, &mut || self.has_data(tail))? {
-            return Ok(Next::TimedOut);
-          } else {
-            continue;
-          }
-        }
-        check_counts(self.capacity, head, tail)?;
-        if head < self.head_seen.get() {
-          return Err(Failure::ChannelCorrupt(format!(
-            "head went back from {} to {head}",
-            self.head_seen.get()
-          )));
-        }
-        self.head_seen.set(head);
-      }
-      let offset = tail % self.capacity;
-      let header = self.ring_address(offset) as *const u32;
-      // SAFETY: `offset` is 8-aligned and below the capacity, so the
-      // record's 8-byte header lies inside the ring; the sender published
-      // it (head > tail). A hostile peer may still change the numbers
-      // under us: they are only checked and used as read here.
-      let (length, kind) = unsafe {
-        (
-          u32::from_le(header.read_volatile()),
-          u32::from_le(header.add(1).read_volatile()),
-        )
-      };
-      match check_record(self.capacity, head, tail, length, kind)? {
-        Record::Padding { next } => self.consume(next),
-        Record::Message {
+      match self.published_after(tail)? {
+        Some(Record::Padding { next }) => self.consume(next),
+        Some(Record::Message {
           offset,
           length,
           next,
-        } => {
+        }) => {
           return Ok(Next::Message {
             at: self.ring_address(offset),
             length: length as usize,
             next,
           })
         }
+        None => {
+          if self.u32_at(ENDED_AT).load(Ordering::Acquire) != 0 {
+            // `ended` is stored after the last head: look once more.
+            if self.published_after(tail)?.is_none() {
+              return Ok(Next::Ended);
+            }
+          } else if !self.wait_for(End::Receiver, deadline, alive, &mut || self.has_data(tail))? {
+            return Ok(Next::TimedOut);
+          }
+        }
       }
     }
+  }
+
+  /// The message after count `tail` (which the caller advances itself,
+  /// past the messages of a batch it has not consumed yet), if the sender
+  /// has published one: its place, length, and the count after it. Padding
+  /// is skipped without being consumed. For a batch, which gives the ring
+  /// back once, at its end (`consume`).
+  pub fn following(&self, tail: u64) -> Outcome<Option<(usize, usize, u64)>> {
+    let mut tail = tail;
+    loop {
+      match self.published_after(tail)? {
+        None => return Ok(None),
+        Some(Record::Padding { next }) => tail = next,
+        Some(Record::Message {
+          offset,
+          length,
+          next,
+        }) => return Ok(Some((self.ring_address(offset), length as usize, next))),
+      }
+    }
+  }
+
+  /// The record at count `tail`, checked, if the sender has published it
+  /// (reading `head` again only when the last one read is used up).
+  fn published_after(&self, tail: u64) -> Outcome<Option<Record>> {
+    let mut head = self.head_seen.get();
+    if head == tail {
+      head = self.u64_at(HEAD_AT).load(Ordering::Acquire);
+      if head == tail {
+        return Ok(None);
+      }
+      check_counts(self.capacity, head, tail)?;
+      if head < self.head_seen.get() {
+        return Err(Failure::ChannelCorrupt(format!(
+          "head went back from {} to {head}",
+          self.head_seen.get()
+        )));
+      }
+      self.head_seen.set(head);
+    }
+    let offset = tail % self.capacity;
+    let header = self.ring_address(offset) as *const u32;
+    // SAFETY: `offset` is 8-aligned and below the capacity, so the record's
+    // 8-byte header lies inside the ring; the sender published it
+    // (head > tail). A hostile peer may still change the numbers under us:
+    // they are only checked and used as read here.
+    let (length, kind) = unsafe {
+      (
+        u32::from_le(header.read_volatile()),
+        u32::from_le(header.add(1).read_volatile()),
+      )
+    };
+    check_record(self.capacity, head, tail, length, kind).map(Some)
   }
 
   fn has_data(&self, tail: u64) -> Outcome<bool> {
