@@ -333,8 +333,11 @@ test('a worker blocked in receive() is ended by terminate()', async (t) => {
     )
     await once(worker, 'message')
     await worker.terminate()
-    // Its end was given up with its handle: another takes it.
+    // Torn down without close(), the worker's receiver is gone to the sender...
+    t.throws(() => a.send('to the dead receiver'), { code: 'ERR_SHM_PEER_GONE' })
+    // ...and its end is free: another receiver takes it, and the sender goes on.
     const b = Channel.fromFd(a.fd)
+    t.throws(() => b.receive({ timeout: 0 }), { code: 'ETIMEDOUT' })
     a.send('to the new receiver')
     t.is(b.receive({ timeout: 5000 })!.toString(), 'to the new receiver')
     b.close()
@@ -402,7 +405,9 @@ test('a handle that closes cleanly is never reported as dead, however its close 
     while (!finished) {
       for (let i = 0; i < 2000; i++) {
         try {
-          if (receiver.receive({ timeout: 0 }) !== null) received += 1
+          // A timeout above 0 makes every look ask the kernel afresh (a poll
+          // may answer from a look less than 100 ms old).
+          if (receiver.receive({ timeout: 0.01 }) !== null) received += 1
         } catch (error) {
           if ((error as ShmError).code === 'ERR_SHM_PEER_GONE') peerGone += 1
           else if ((error as ShmError).code !== 'ETIMEDOUT') throw error

@@ -15,7 +15,7 @@ import { constants as osConstants } from 'node:os'
 import * as workerThreads from 'node:worker_threads'
 
 import { constants } from './constants'
-import { ShmError, invalidType, stateError, systemError } from './errors'
+import { ShmError, invalidType, outOfRange, stateError, systemError } from './errors'
 import type { AbortSignalLike, NodeBuffer } from './host-types'
 import type { Permission } from './keywords'
 import { native } from './native'
@@ -80,7 +80,8 @@ function timeoutOption(options: ReceiveOptions | undefined, argument = 'options'
   validateObject(options, argument)
   const { timeout } = options
   if (timeout === undefined) return Infinity
-  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidType(`${argument}.timeout`, 'a number', timeout)
+  if (typeof timeout !== 'number') throw invalidType(`${argument}.timeout`, 'of type number', timeout)
+  if (Number.isNaN(timeout)) throw outOfRange(`${argument}.timeout`, 'a number of milliseconds, not NaN', timeout)
   return Math.max(0, timeout)
 }
 
@@ -214,7 +215,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const path = normalizeName(name)
     const fd = shmOpen(path, { openFlags: constants.O_RDWR })
     try {
-      return new Channel(name, path, native.channelAttach(fd))
+      return new Channel(name, path, native.channelAttach(fd, true))
     } finally {
       shmClose(fd)
     }

@@ -200,9 +200,11 @@ export interface Entries {
   /**
    * Opens the channel in the object behind `fd` (which stays the
    * caller's), waiting up to a second for its creator to finish the
-   * header. Returns the channel's handle.
+   * header. `fresh`: the caller just opened `fd` itself and closes it next
+   * (else it may be shared with other processes, and the channel opens
+   * the object afresh). Returns the channel's handle.
    */
-  channelAttach(fd: number): object
+  channelAttach(fd: number, fresh?: boolean): object
   /**
    * The ring's size in bytes.
    */

@@ -419,6 +419,9 @@ pub fn close(env: sys::napi_env, handle: &Handle) -> Outcome<()> {
     give_back_view(env, handle, &channel)?;
   }
   let channel = handle.channel.borrow_mut().take();
+  if let Some(channel) = &channel {
+    channel.leave();
+  }
   drop(channel);
   Ok(())
 }

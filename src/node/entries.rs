@@ -377,7 +377,8 @@ entries! {
   /// Returns the channel's handle, whose collection closes it.
   fn channelCreate(env, fd: Fd, capacity: f64, seal: Option<bool>) -> NewHandle {
     let capacity = layout::capacity_for(args::byte_count(capacity, "capacity")?)?;
-    let channel = Channel::create(fd.0, capacity)?;
+    // The facade's descriptor is always one it just opened.
+    let channel = Channel::create(fd.0, capacity, true)?;
     if seal == Some(true) {
       object::seal(channel.fd())?;
     }
@@ -386,9 +387,11 @@ entries! {
 
   /// Opens the channel in the object behind `fd` (which stays the
   /// caller's), waiting up to a second for its creator to finish the
-  /// header. Returns the channel's handle.
-  fn channelAttach(env, fd: Fd) -> NewHandle {
-    let channel = Channel::attach(fd.0)?;
+  /// header. `fresh`: the caller just opened `fd` itself and closes it next
+  /// (else it may be shared with other processes, and the channel opens
+  /// the object afresh). Returns the channel's handle.
+  fn channelAttach(env, fd: Fd, fresh: Option<bool>) -> NewHandle {
+    let channel = Channel::attach(fd.0, fresh.unwrap_or(false))?;
     channels::new_handle(env, channel).map(NewHandle)
   }
 

@@ -179,9 +179,11 @@ pub fn take(fd: RawFd, identity: Identity, end: End, holder: &AtomicU64) -> Outc
 
 /// Writes this process into `holder`, unless a living process is there.
 fn take_by_process(end: End, holder: &AtomicU64) -> Outcome<()> {
+  // This process's own description failed (out of descriptors to read
+  // /proc, say): an error, not a busy end.
   let me = life::this_process().ok_or(Failure::Sys {
-    errno: Errno::ENOSYS,
-    syscall: "proc_pidinfo",
+    errno: Errno::EAGAIN,
+    syscall: "getpid",
   })?;
   loop {
     let current = holder.load(Ordering::SeqCst);

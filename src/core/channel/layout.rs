@@ -18,6 +18,7 @@ pub const MAGIC_AT: usize = 0;
 pub const VERSION_AT: usize = 8;
 pub const HEADER_BYTES_AT: usize = 12;
 pub const CAPACITY_AT: usize = 16;
+pub const ID_AT: usize = 24;
 pub const HEAD_AT: usize = 64;
 pub const ENDED_AT: usize = 72;
 pub const SENDER_STATE_AT: usize = 76;
@@ -145,6 +146,8 @@ pub struct Fixed {
   pub version: u32,
   pub header_bytes: u32,
   pub capacity: u64,
+  /// The channel's random id (0 from a creator that writes none).
+  pub id: u64,
 }
 
 /// The capacity of a channel whose fixed fields read `fixed`, in an
@@ -247,6 +250,7 @@ mod tests {
       version: 1,
       header_bytes: 4096,
       capacity: 8192,
+      id: 7,
     };
     assert_eq!(check_fixed(good, 4096 + 8192).unwrap(), 8192);
     assert!(matches!(

@@ -88,9 +88,10 @@ pub struct Channel {
 
 impl Channel {
   /// Makes a channel of `capacity` bytes (see `layout::capacity_for`) in
-  /// the empty object behind `fd`, which the caller just created.
-  pub fn create(fd: RawFd, capacity: u64) -> Outcome<Channel> {
-    let fd = reopen(fd)?;
+  /// the empty object behind `fd`, which the caller just created (see
+  /// `reopen` for `fresh`).
+  pub fn create(fd: RawFd, capacity: u64, fresh: bool) -> Outcome<Channel> {
+    let fd = reopen(fd, fresh)?;
     // Sizing an object that has contents would shrink it under whoever
     // maps it (SIGBUS on their next touch) or rewrite a live channel's
     // header: only an empty one, just created, is ours to size.
@@ -103,7 +104,9 @@ impl Channel {
     let size = HEADER_BYTES + capacity;
     descriptor::truncate(fd.as_raw_fd(), size as i64)?;
     let mapping = map(&fd, size)?;
-    let channel = Channel::new(fd, mapping, capacity)?;
+    let id = new_id();
+    let channel = Channel::new(fd, mapping, capacity, id)?;
+    channel.u64_at(ID_AT).store(id, Ordering::Relaxed);
     channel.u32_at(VERSION_AT).store(VERSION, Ordering::Relaxed);
     channel
       .u32_at(HEADER_BYTES_AT)
@@ -117,9 +120,10 @@ impl Channel {
   }
 
   /// Opens the channel in the object behind `fd`, waiting up to a second
-  /// for a creator that has not finished its header.
-  pub fn attach(fd: RawFd) -> Outcome<Channel> {
-    let fd = reopen(fd)?;
+  /// for a creator that has not finished its header (see `reopen` for
+  /// `fresh`).
+  pub fn attach(fd: RawFd, fresh: bool) -> Outcome<Channel> {
+    let fd = reopen(fd, fresh)?;
     let give_up = Instant::now() + CREATOR_GRACE;
     let (fixed, size) = loop {
       let size = descriptor::object_size(fd.as_raw_fd())?;
@@ -140,14 +144,17 @@ impl Channel {
     };
     let capacity = check_fixed(fixed, size)?;
     let mapping = map(&fd, HEADER_BYTES + capacity)?;
-    Channel::new(fd, mapping, capacity)
+    Channel::new(fd, mapping, capacity, fixed.id)
   }
 
-  fn new(fd: OwnedFd, mapping: Mapping, capacity: u64) -> Outcome<Channel> {
+  /// `id` is the channel's, from its header: with the inode it names the
+  /// channel in this process's table of ends (`ends`). The inode alone
+  /// would not do: macOS reports 0 for every shared memory object.
+  fn new(fd: OwnedFd, mapping: Mapping, capacity: u64, id: u64) -> Outcome<Channel> {
     let stat = nix::sys::stat::fstat(fd.as_fd()).map_err(Failure::sys("fstat"))?;
-    // The casts widen platform integer types to one width.
+    // The cast widens platform integer types to one width.
     #[allow(clippy::unnecessary_cast)]
-    let identity = (stat.st_dev as u64, stat.st_ino as u64);
+    let identity = (id, stat.st_ino as u64);
     // From here on the number is ours to close: JavaScript's shmClose of
     // it is refused (see `owner`).
     owner::reserve(fd.as_raw_fd())?;
@@ -399,6 +406,17 @@ impl Channel {
     Ok(gone)
   }
 
+  /// Clears the states of the ends this handle holds, before it is
+  /// dropped: an explicit close, after which the peer waits for a new
+  /// holder instead of hearing that this one is gone.
+  pub fn leave(&self) {
+    for end in [End::Sender, End::Receiver] {
+      if self.holds(end) {
+        self.u32_at(end.state_at()).store(0, Ordering::SeqCst);
+      }
+    }
+  }
+
   /// Marks the sending end ended: the receiver gets every message sent so
   /// far, then `Next::Ended`.
   pub fn end(&self) -> Outcome<()> {
@@ -535,8 +553,17 @@ impl Channel {
     }
     // Nobody holds the end: its holder died, or closed between the two
     // looks (a holder clears the state before it lets go). Only a state
-    // still set means death.
-    Ok(state.load(Ordering::SeqCst) != 0)
+    // still set means death, unless a new holder took the end meanwhile
+    // (it takes the lock, then sets the state): a last look at the lock.
+    if state.load(Ordering::SeqCst) == 0 {
+      return Ok(false);
+    }
+    Ok(!ends::is_held(
+      self.fd(),
+      self.identity,
+      theirs,
+      self.u64_at(theirs.holder_at()),
+    )?)
   }
 
   /// Announces that `end` is about to sleep and looks once more: `Ready`
@@ -646,10 +673,13 @@ impl Channel {
 }
 
 impl Drop for Channel {
+  /// A handle dropped without `leave` (collected, or torn down with its
+  /// worker or process) gives its ends up with their states still set:
+  /// to the peer it is gone, as a holder that died, and the peer hears
+  /// ERR_SHM_PEER_GONE once it has received everything.
   fn drop(&mut self) {
     for end in [End::Sender, End::Receiver] {
       if self.holds(end) {
-        self.u32_at(end.state_at()).store(0, Ordering::SeqCst);
         ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
       }
     }
@@ -679,6 +709,17 @@ fn sleeping_at(end: End) -> usize {
   }
 }
 
+/// A random id for a new channel (see `Channel::new`); a fixed pattern if
+/// the system's source fails, which only weakens telling two channels of
+/// one process apart on macOS.
+fn new_id() -> u64 {
+  let mut bytes = [0u8; 8];
+  match getrandom::fill(&mut bytes) {
+    Ok(()) => u64::from_ne_bytes(bytes),
+    Err(_) => 0x5a5a_5a5a_5a5a_5a5a ^ u64::from(std::process::id()),
+  }
+}
+
 fn read_fixed(header: &Mapping) -> Fixed {
   let base: *const u8 = header.address().as_ptr().cast();
   // SAFETY: the header mapping is one page, readable, page-aligned; the
@@ -690,6 +731,7 @@ fn read_fixed(header: &Mapping) -> Fixed {
       version: (*base.add(VERSION_AT).cast::<AtomicU32>()).load(Ordering::Relaxed),
       header_bytes: (*base.add(HEADER_BYTES_AT).cast::<AtomicU32>()).load(Ordering::Relaxed),
       capacity: (*base.add(CAPACITY_AT).cast::<AtomicU64>()).load(Ordering::Relaxed),
+      id: (*base.add(ID_AT).cast::<AtomicU64>()).load(Ordering::Relaxed),
     }
   }
 }
@@ -707,63 +749,73 @@ fn map(fd: &OwnedFd, length: u64) -> Outcome<Mapping> {
   )
 }
 
-/// A descriptor of the handle's own for the object behind `fd`. On Linux
-/// the object is opened afresh through /proc, giving a new open file
-/// description, so this handle's end locks are its own even where `fd` was
-/// passed from a process that holds an end through it. Elsewhere (or
-/// without /proc) a duplicate, which the in-process table covers.
-fn reopen(fd: RawFd) -> Outcome<OwnedFd> {
+/// A descriptor of the handle's own for the object behind `fd`.
+///
+/// Where ends are held by lock (Linux), the handle needs an open file
+/// description no other process shares, or a process that passed `fd`
+/// would hold its ends through ours. A `fresh` descriptor (the caller just
+/// opened it and closes its copy next) is one, and a duplicate of it
+/// serves; any other is opened afresh through /proc/self/fd, and refused
+/// where /proc is missing. Where ends are held by process, a duplicate
+/// always serves.
+fn reopen(fd: RawFd, fresh: bool) -> Outcome<OwnedFd> {
   let stat =
     descriptor::with_fd(fd, |fd| nix::sys::stat::fstat(fd)).map_err(Failure::sys("fstat"))?;
   #[cfg(target_os = "linux")]
-  {
-    if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
-      return Err(Failure::NotAChannel(
-        "the descriptor is not a shared memory object or a file".into(),
-      ));
-    }
-    if descriptor::is_read_only(fd)? {
-      return Err(Failure::InvalidValue(
-        "The descriptor was opened read-only; a channel's ends write to it".into(),
-      ));
-    }
-    let path = format!("/proc/self/fd/{fd}");
-    match nix::fcntl::open(
-      path.as_str(),
-      nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-      nix::sys::stat::Mode::empty(),
-    ) {
-      Ok(owned) => {
-        // The path could name another object if `fd` was closed and reused
-        // between the two calls; the same device and inode say it did not.
-        let again = nix::sys::stat::fstat(owned.as_fd()).map_err(Failure::sys("fstat"))?;
-        if (again.st_dev, again.st_ino) == (stat.st_dev, stat.st_ino) {
-          return Ok(owned);
-        }
-        return Err(Failure::Sys {
-          errno: nix::errno::Errno::EBADF,
-          syscall: "open",
-        });
-      }
-      Err(nix::errno::Errno::ENOENT) => {}
-      Err(errno) => {
-        return Err(Failure::Sys {
-          errno,
-          syscall: "open",
-        })
-      }
-    }
+  if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+    return Err(Failure::NotAChannel(
+      "the descriptor is not a shared memory object or a file".into(),
+    ));
   }
-  #[cfg(not(target_os = "linux"))]
-  let _ = stat;
   if descriptor::is_read_only(fd)? {
     return Err(Failure::InvalidValue(
       "The descriptor was opened read-only; a channel's ends write to it".into(),
     ));
   }
+  #[cfg(target_os = "linux")]
+  if !fresh && ends::holding() == ends::Holding::Locks {
+    return open_afresh(fd, &stat);
+  }
+  #[cfg(not(target_os = "linux"))]
+  let _ = (stat, fresh);
   let copy = descriptor::duplicate(fd)?;
   // SAFETY: `duplicate` returned a new descriptor that nothing else owns.
   Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// The object behind `fd` (whose fstat is `stat`), opened again through
+/// /proc/self/fd: a new open file description, read and write.
+#[cfg(target_os = "linux")]
+fn open_afresh(fd: RawFd, stat: &nix::sys::stat::FileStat) -> Outcome<OwnedFd> {
+  let path = format!("/proc/self/fd/{fd}");
+  let owned = nix::fcntl::open(
+    path.as_str(),
+    nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+    nix::sys::stat::Mode::empty(),
+  )
+  .map_err(|errno| match errno {
+    nix::errno::Errno::ENOENT => Failure::Platform {
+      errno,
+      syscall: "open",
+      detail: format!(
+        "a channel from a passed descriptor opens it afresh through {path}, and /proc is not mounted"
+      ),
+    },
+    errno => Failure::Sys {
+      errno,
+      syscall: "open",
+    },
+  })?;
+  // The path could name another object if `fd` was closed and reused
+  // between the two calls; the same device and inode say it did not.
+  let again = nix::sys::stat::fstat(owned.as_fd()).map_err(Failure::sys("fstat"))?;
+  if (again.st_dev, again.st_ino) != (stat.st_dev, stat.st_ino) {
+    return Err(Failure::Sys {
+      errno: nix::errno::Errno::EBADF,
+      syscall: "open",
+    });
+  }
+  Ok(owned)
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -797,8 +849,8 @@ mod tests {
   #[test]
   fn messages_wrap_around_the_ring_in_order() {
     let fd = memfd();
-    let sender = Channel::create(fd.as_raw_fd(), 4096).unwrap();
-    let receiver = Channel::attach(fd.as_raw_fd()).unwrap();
+    let sender = Channel::create(fd.as_raw_fd(), 4096, false).unwrap();
+    let receiver = Channel::attach(fd.as_raw_fd(), false).unwrap();
     for round in 0..2000u32 {
       let message: Vec<u8> = (0..(round % 700)).map(|i| (i ^ round) as u8).collect();
       // SAFETY: `message` lives across the call.
@@ -817,8 +869,8 @@ mod tests {
   #[test]
   fn an_end_is_held_once_and_freed_by_drop() {
     let fd = memfd();
-    let first = Channel::create(fd.as_raw_fd(), 4096).unwrap();
-    let second = Channel::attach(fd.as_raw_fd()).unwrap();
+    let first = Channel::create(fd.as_raw_fd(), 4096, false).unwrap();
+    let second = Channel::attach(fd.as_raw_fd(), false).unwrap();
     first.take(End::Sender).unwrap();
     assert!(matches!(
       second.take(End::Sender),
@@ -831,7 +883,7 @@ mod tests {
   #[test]
   fn a_full_ring_times_out_and_a_huge_message_is_refused() {
     let fd = memfd();
-    let channel = Channel::create(fd.as_raw_fd(), 4096).unwrap();
+    let channel = Channel::create(fd.as_raw_fd(), 4096, false).unwrap();
     let block = vec![7u8; 2000];
     let soon = || Some(Instant::now() + Duration::from_millis(5));
     // SAFETY: `block` lives across the calls.
@@ -856,8 +908,8 @@ mod tests {
   #[test]
   fn the_largest_message_fits_after_a_wrap() {
     let fd = memfd();
-    let sender = Channel::create(fd.as_raw_fd(), 4096).unwrap();
-    let receiver = Channel::attach(fd.as_raw_fd()).unwrap();
+    let sender = Channel::create(fd.as_raw_fd(), 4096, false).unwrap();
+    let receiver = Channel::attach(fd.as_raw_fd(), false).unwrap();
     let small = [3u8; 100];
     let largest = vec![9u8; 4088];
     let soon = || Some(Instant::now() + Duration::from_millis(5));
@@ -882,8 +934,8 @@ mod tests {
   #[test]
   fn a_scribbled_header_is_an_error_not_a_crash() {
     let fd = memfd();
-    let sender = Channel::create(fd.as_raw_fd(), 4096).unwrap();
-    let receiver = Channel::attach(fd.as_raw_fd()).unwrap();
+    let sender = Channel::create(fd.as_raw_fd(), 4096, false).unwrap();
+    let receiver = Channel::attach(fd.as_raw_fd(), false).unwrap();
     let message = [1u8; 16];
     // SAFETY: `message` lives across the call.
     unsafe { sender.send(message.as_ptr(), 16, None, &mut never_cancelled) }.unwrap();
@@ -906,7 +958,7 @@ mod tests {
     let fd = memfd();
     nix::unistd::ftruncate(&fd, 65536).unwrap();
     assert!(matches!(
-      Channel::create(fd.as_raw_fd(), 4096),
+      Channel::create(fd.as_raw_fd(), 4096, false),
       Err(Failure::InvalidValue(_))
     ));
     assert_eq!(descriptor::object_size(fd.as_raw_fd()).unwrap(), 65536);
@@ -920,7 +972,7 @@ mod tests {
     // SAFETY: the mapping is one writable page.
     unsafe { mapping.address().as_ptr().cast::<u64>().write(42) };
     assert!(matches!(
-      Channel::attach(fd.as_raw_fd()),
+      Channel::attach(fd.as_raw_fd(), false),
       Err(Failure::NotAChannel(_))
     ));
     let raw = fd.into_raw_fd();

@@ -2,7 +2,9 @@
 
 use nix::libc;
 
-pub fn start_mark(pid: u32) -> Option<u64> {
+use super::Life;
+
+pub fn life(pid: u32) -> Life {
   let mut name = [
     libc::CTL_KERN,
     libc::KERN_PROC,
@@ -25,16 +27,16 @@ pub fn start_mark(pid: u32) -> Option<u64> {
     )
   };
   if status != 0 || size != std::mem::size_of::<libc::kinfo_proc>() {
-    return None;
+    return Life::Unknown;
   }
   // SAFETY: the kernel filled the whole struct (checked just above), and
   // it was zeroed before.
   let info = unsafe { info.assume_init() };
   if info.ki_stat == libc::SZOMB {
-    return None;
+    return Life::Dead;
   }
   let start = info.ki_start;
-  Some(
+  Life::Alive(
     (start.tv_sec as u64)
       .wrapping_mul(1_000_000)
       .wrapping_add(start.tv_usec as u64),

@@ -2,8 +2,16 @@
 //! reused its id: its id and a mark of when it started, which a process
 //! that reuses the id will not share. A zombie (dead, not yet reaped)
 //! counts as dead. Used where the system gives shared memory objects no
-//! byte-range locks (macOS), to hold a channel's ends by process instead
-//! (see `ends`). One file per system.
+//! byte-range locks (macOS, FreeBSD), to hold a channel's ends by process
+//! instead (see `ends`). One file per system.
+//!
+//! Only evidence of death counts as death: a process the system will not
+//! describe to us (another user's, with EPERM; too few descriptors to read
+//! /proc) counts as alive unless kill(pid, 0) says there is no such process.
+//! Mistaking a live holder for a dead one would hand its end to a second
+//! holder; the opposite mistake only keeps an end busy.
+
+use std::sync::OnceLock;
 
 #[cfg(target_os = "freebsd")]
 mod freebsd;
@@ -24,22 +32,69 @@ use macos as platform;
 /// live process (ids start at 1).
 pub type Holder = u64;
 
-/// The holder word of a living process `pid`, or None if there is none
-/// (or only its zombie).
-pub fn holder_of(pid: u32) -> Option<Holder> {
-  platform::start_mark(pid).map(|mark| (u64::from(pid) << 32) | (mark & 0xffff_ffff))
+/// What the system says of a process id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+  /// A living process that started at this mark.
+  Alive(u64),
+  /// No such process, or only its zombie.
+  Dead,
+  /// The system would not say (permissions, resources).
+  Unknown,
 }
 
-/// This process's holder word.
+/// What is known of process `pid`.
+pub fn life(pid: u32) -> Life {
+  match platform::life(pid) {
+    Life::Unknown if !exists(pid) => Life::Dead,
+    known => known,
+  }
+}
+
+/// Whether any process, of any user, has the id `pid` (a zombie counts).
+fn exists(pid: u32) -> bool {
+  let Ok(pid) = nix::libc::pid_t::try_from(pid) else {
+    return false;
+  };
+  if pid <= 0 {
+    return false;
+  }
+  // SAFETY: signal 0 sends nothing; kill only checks that the process
+  // exists and may be signalled. EPERM means it exists (another user's).
+  let result = unsafe { nix::libc::kill(pid, 0) };
+  result == 0 || nix::errno::Errno::last() != nix::errno::Errno::ESRCH
+}
+
+fn holder(pid: u32, mark: u64) -> Holder {
+  (u64::from(pid) << 32) | (mark & 0xffff_ffff)
+}
+
+/// This process's holder word, found once (its id and start never change).
 pub fn this_process() -> Option<Holder> {
-  holder_of(std::process::id())
+  static ME: OnceLock<Holder> = OnceLock::new();
+  if let Some(me) = ME.get() {
+    return Some(*me);
+  }
+  let pid = std::process::id();
+  match platform::life(pid) {
+    Life::Alive(mark) => Some(*ME.get_or_init(|| holder(pid, mark))),
+    _ => None,
+  }
 }
 
-/// Whether the process a holder word names still lives: its id names a
-/// living process that started at the same mark.
-pub fn is_alive(holder: Holder) -> bool {
-  let pid = (holder >> 32) as u32;
-  pid != 0 && holder_of(pid) == Some(holder)
+/// Whether the process a holder word names may still live: its id names a
+/// living process that started at the same mark, or one the system will
+/// not describe.
+pub fn is_alive(word: Holder) -> bool {
+  let pid = (word >> 32) as u32;
+  if pid == 0 {
+    return false;
+  }
+  match life(pid) {
+    Life::Alive(mark) => holder(pid, mark) == word,
+    Life::Dead => false,
+    Life::Unknown => true,
+  }
 }
 
 #[cfg(test)]
@@ -65,10 +120,10 @@ mod tests {
     let pid = child.id();
     // Not reaped yet: wait until it has exited (its state turns Z).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while holder_of(pid).is_some() && std::time::Instant::now() < deadline {
+    while life(pid) != Life::Dead && std::time::Instant::now() < deadline {
       std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(holder_of(pid), None);
+    assert_eq!(life(pid), Life::Dead);
     child.wait().unwrap();
   }
 }
