@@ -572,27 +572,23 @@ impl Channel {
   /// sleeping word holds 1 (asynchronously, say).
   pub fn prepare_sleep(&self, end: End) -> Outcome<Prepared> {
     self.hold(end)?;
-    let ready = match end {
-      End::Receiver => self.has_data(self.tail.get())?,
-      End::Sender => {
+    // Looked at before the announcement (none is made when there is work
+    // already) and after it (the second half of the sleeper's fence).
+    let has_work = || -> Outcome<bool> {
+      match end {
+        End::Receiver => self.has_data(self.tail.get()),
         // The room the caller last lacked is unknown here: any progress of
         // the receiver is worth a look.
-        let tail = self.u64_at(TAIL_AT).load(Ordering::SeqCst);
-        tail != self.tail_seen.get()
+        End::Sender => Ok(self.u64_at(TAIL_AT).load(Ordering::SeqCst) != self.tail_seen.get()),
       }
     };
-    let word = self.u32_at(sleeping_at(end));
-    if ready {
+    if has_work()? {
       return Ok(Prepared::Ready);
     }
-    word.store(1, Ordering::SeqCst);
-    let ready = match end {
-      End::Receiver => self.has_data(self.tail.get())?,
-      End::Sender => self.u64_at(TAIL_AT).load(Ordering::SeqCst) != self.tail_seen.get(),
-    };
+    self.u32_at(sleeping_at(end)).store(1, Ordering::SeqCst);
     // As in `wait_for`, an announcement is never withdrawn here: the
     // waker clears the word.
-    if ready {
+    if has_work()? {
       return Ok(Prepared::Ready);
     }
     if self.peer_gone_lately(end)? {
