@@ -277,3 +277,74 @@ linuxOnly("it reads futex waits from /proc and expects futex's EFAULT", test.ser
   t.is(code, 0, stderr)
   t.is(stdout, 'sync: EFAULT futex\nasync: EFAULT futex\n')
 })
+
+linuxOnly('Linux raises SIGBUS for a page past the end of a shared memory object')(
+  'a peer shrinks the object first: every wait started afterwards fails with EFAULT, and other faults still end the process with SIGBUS',
+  async (t) => {
+    const name = uniqueName('shrunk-first')
+    t.teardown(() => removeQuietly(name))
+    const child = await runNode(
+      `
+      ${WATCHDOG(20_000)}
+      const { execFileSync } = require('child_process')
+      const { SharedMemory, wait, waitAsync } = require('posix-shm')
+      const name = process.argv[1]
+      const shm = SharedMemory.create(name, 2 * 4096)
+      shm.atomicStore(0, 5)
+      shm.atomicStore(4096, 7)
+      // A real second process cuts the second page away.
+      execFileSync(process.execPath, ['-e', \`
+        const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+        const fd = shmOpen(process.argv[1]); shmFtruncate(fd, 4096); shmClose(fd)
+      \`, name], { stdio: 'inherit' })
+      const cut = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset + 4096, 1)
+      const report = (what, f) => {
+        try { console.log(what + ': ' + f()) } catch (e) { console.log(what + ': ' + e.code + ' ' + e.syscall) }
+      }
+      report('wait, 1 s', () => shm.wait(4096, 7, 1000))
+      report('wait, no timeout', () => shm.wait(4096, 7))
+      report('wait, no time at all', () => shm.wait(4096, 7, 0))
+      report('wait, other value', () => shm.wait(4096, 8, 1000))
+      report('wait(view)', () => wait(cut, 0, 7, 1000))
+      report('first page', () => shm.wait(0, 6, 1000))
+      waitAsync(cut, 0, 7, 1000).then(
+        (r) => console.log('waitAsync: ' + r),
+        (e) => console.log('waitAsync: ' + e.code + ' ' + e.syscall),
+      ).then(() => {
+        console.log('touching the cut page')
+        console.log(shm.buffer[4096])
+        console.log('still alive')
+      })
+      `,
+      { args: [name] },
+    )
+    t.is(child.signal, 'SIGBUS', child.stderr)
+    t.is(
+      child.stdout,
+      [
+        'wait, 1 s: EFAULT futex',
+        'wait, no timeout: EFAULT futex',
+        'wait, no time at all: EFAULT futex',
+        'wait, other value: EFAULT futex',
+        'wait(view): EFAULT futex',
+        'first page: not-equal',
+        'waitAsync: EFAULT futex',
+        'touching the cut page',
+        '',
+      ].join('\n'),
+    )
+  },
+)
+
+linuxOnly('it sends SIGBUS with kill(2)')('a SIGBUS sent by another process still ends the process after a wait has put its handler in place', async (t) => {
+  const child = await runNode(`
+    ${WATCHDOG(20_000)}
+    const { SharedMemory } = require('posix-shm')
+    const shm = SharedMemory.anonymous(4096)
+    console.log(shm.wait(0, 1, 0))
+    process.kill(process.pid, 'SIGBUS')
+    setTimeout(() => console.log('still alive'), 2000)
+  `)
+  t.is(child.signal, 'SIGBUS', child.stderr)
+  t.is(child.stdout, 'not-equal\n')
+})

@@ -117,6 +117,15 @@ async function main() {
     munmap(second)
     assert.equal(second.byteLength, 0)
     step('shmOpen, shmFtruncate, fstat, two mmaps of one object (offset 4096) agree, munmap detaches')
+    // A shrink cuts the second page away: a wait on it fails with EFAULT
+    // (the SIGBUS handler recognises arm64's faulting load), and a wait
+    // on the first page still works.
+    const cut = mmap(8192, ['read', 'write'], fd)
+    shmFtruncate(fd, 4096)
+    assert.throws(() => shm.wait(new Int32Array(cut, 4096, 1), 0, 0, 1000), { code: 'EFAULT', syscall: 'futex' })
+    assert.equal(shm.wait(new Int32Array(cut, 0, 1), 0, 1, 1000), 'not-equal')
+    munmap(cut)
+    step('after a shrink, wait() on the cut page fails with EFAULT; the first page still waits')
   } finally {
     shmClose(fd)
     shmUnlink(low)

@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod object;
 pub mod owner;
 pub mod platform;
+pub mod probe;
 pub mod registry;
 pub mod wait;
 pub mod word;

@@ -10,12 +10,20 @@ use nix::libc;
 
 use super::outcome::{Sleep, Waited};
 
-/// A plain load, which a word whose page a shrinking peer cut away turns
-/// into a SIGBUS. (Asking the kernel, as on Linux, is left for when this
-/// can be run: UMTX_OP_WAIT_UINT with a zero timeout might sleep out a
-/// timer slack as Linux's FUTEX_WAIT does.)
+/// Through `probe`: a word whose page a shrinking peer cut away is EFAULT,
+/// not a SIGBUS. (Asking the kernel, as on Linux, is left for when this can
+/// be run: UMTX_OP_WAIT_UINT with a zero timeout might sleep out a timer
+/// slack as Linux's FUTEX_WAIT does.)
 pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
-  Ok(word.load(std::sync::atomic::Ordering::Acquire) == expected)
+  match crate::core::probe::load(word) {
+    Ok(value) => Ok(value == expected),
+    Err(_) => Err(Waited::Failed(Errno::EFAULT, sleep_call())),
+  }
+}
+
+/// The call a wait sleeps in, as errors name it.
+pub fn sleep_call() -> &'static str {
+  "_umtx_op"
 }
 
 pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Sleep {
@@ -53,7 +61,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
   match Errno::last() {
     Errno::ETIMEDOUT => Sleep::TimedOut,
     Errno::EINTR => Sleep::Interrupted,
-    errno => Sleep::Failed(errno, "_umtx_op"),
+    errno => Sleep::Failed(errno, sleep_call()),
   }
 }
 

@@ -47,8 +47,13 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
     Errno::EAGAIN => Sleep::ValueChanged,
     Errno::ETIMEDOUT => Sleep::TimedOut,
     Errno::EINTR => Sleep::Interrupted,
-    errno => Sleep::Failed(errno, "futex"),
+    errno => Sleep::Failed(errno, sleep_call()),
   }
+}
+
+/// The call a wait sleeps in, as errors name it.
+pub fn sleep_call() -> &'static str {
+  "futex"
 }
 
 /// FUTEX_CMP_REQUEUE that moves and wakes no one: the kernel compares the

@@ -76,10 +76,22 @@ fn outcome(result: c_int, syscall: &'static str) -> Sleep {
   }
 }
 
-/// A plain load: objects cannot shrink on macOS (`ftruncate` works once),
-/// so a word of a live mapping cannot lose its page.
+/// Through `probe`, as elsewhere, though objects cannot shrink on macOS
+/// (`ftruncate` works once), so a word of a live mapping keeps its page.
 pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
-  Ok(word.load(std::sync::atomic::Ordering::Acquire) == expected)
+  match crate::core::probe::load(word) {
+    Ok(value) => Ok(value == expected),
+    Err(_) => Err(Waited::Failed(Errno::EFAULT, sleep_call())),
+  }
+}
+
+/// The call a wait sleeps in, as errors name it.
+pub fn sleep_call() -> &'static str {
+  if os_sync().is_some() {
+    "os_sync_wait_on_address"
+  } else {
+    "__ulock_wait"
+  }
 }
 
 pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Sleep {
@@ -100,7 +112,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
         None => (os.wait)(address, u64::from(expected), 4, OS_SYNC_SHARED),
       }
     };
-    return outcome(result, "os_sync_wait_on_address");
+    return outcome(result, sleep_call());
   }
   // __ulock_wait takes microseconds in a u32, 0 meaning forever.
   let micros = timeout.map_or(0, |t| t.as_micros().clamp(1, u32::MAX as u128) as u32);
@@ -113,7 +125,7 @@ pub fn sleep(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Slee
       micros,
     )
   };
-  outcome(result, "__ulock_wait")
+  outcome(result, sleep_call())
 }
 
 /// Neither call reports how many it woke. A bounded count wakes one at a

@@ -14,8 +14,10 @@
 //! Asynchronous waits (`pending`) do not each own a thread: on Linux 5.16+
 //! one watcher thread sleeps on up to 127 of them at once (`futex_waitv`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
+
+use crate::core::probe;
 
 #[cfg(target_os = "freebsd")]
 mod freebsd;
@@ -75,12 +77,15 @@ fn on_main_thread() -> bool {
 /// wait is over (the word differs from `expected`), else `Err` with the
 /// moment the wait began, to go on in the kernel from there.
 pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<Waited, Instant> {
-  // Acquire, not SeqCst: the word may be in a read-only mapping, where only
-  // plain (not read-modify-write, not SeqCst) atomic loads are allowed.
+  // Every look goes through `probe::load`: an acquire load (the word may be
+  // in a read-only mapping, where only plain loads are allowed) that turns
+  // a page a shrinking peer cut away into EFAULT instead of SIGBUS.
   // The first look comes before the clock is read: a call that finds the
   // word changed already is common, and reading the clock is not free.
-  if word.load(Ordering::Acquire) != expected {
-    return Ok(Waited::NotEqual);
+  match look(word) {
+    Ok(value) if value != expected => return Ok(Waited::NotEqual),
+    Ok(_) => {}
+    Err(failed) => return Ok(failed),
   }
   if limit == Some(Duration::ZERO) {
     return Ok(Waited::TimedOut);
@@ -89,8 +94,10 @@ pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<
   let spin = limit.map_or(SPIN, |t| t.min(SPIN));
   let mut turns: u32 = 0;
   loop {
-    if word.load(Ordering::Acquire) != expected {
-      return Ok(Waited::Ok);
+    match look(word) {
+      Ok(value) if value != expected => return Ok(Waited::Ok),
+      Ok(_) => {}
+      Err(failed) => return Ok(failed),
     }
     std::hint::spin_loop();
     turns = turns.wrapping_add(1);
@@ -100,9 +107,16 @@ pub fn spin(word: &AtomicU32, expected: u32, limit: Option<Duration>) -> Result<
   }
 }
 
-/// Whether `word` holds `expected`, asked of the kernel where it can
-/// answer (Linux, FreeBSD): a word whose page is gone (the object shrank
-/// under the mapping) is then an error, not a SIGBUS. Costs a system call.
+/// The word's value; a page cut away by a shrinking peer is the EFAULT
+/// its wait would have met in the kernel, named after the platform's call.
+fn look(word: &AtomicU32) -> Result<u32, Waited> {
+  probe::load(word).map_err(|_| Waited::Failed(nix::errno::Errno::EFAULT, platform::sleep_call()))
+}
+
+/// Whether `word` holds `expected`, asked of the kernel on Linux (where a
+/// system call that answers at once exists), else through `probe`: a word
+/// whose page is gone (the object shrank under the mapping) is then an
+/// error, not a SIGBUS.
 pub fn peek(word: &AtomicU32, expected: u32) -> Result<bool, Waited> {
   platform::peek(word, expected)
 }
