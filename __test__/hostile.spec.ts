@@ -76,6 +76,41 @@ test.serial('the binding refuses to adopt a descriptor that an owner already hol
   t.is(openFdCount(), fds - 1)
 })
 
+// The same hazard from the other side: JavaScript closes an owned number
+// itself (fs.closeSync(shm.fd)), an open reuses it, and the owner's close
+// would then close that stranger. Each owner remembers its file's device
+// and inode and leaves a number that names another file alone.
+
+test('a SharedMemory or Channel whose descriptor JavaScript closed behind its back never closes the file that reused the number', async (t) => {
+  const child = await runNode(`
+    const fs = require('fs')
+    const { SharedMemory, Channel, shmUnlink } = require('posix-shm')
+    const nullIno = fs.statSync('/dev/null').ino
+    const check = (what, owner) => {
+      const number = owner.fd
+      fs.closeSync(number)
+      // Opens until one lands on the number (a lower one may be free too).
+      const extra = []
+      let reused = fs.openSync('/dev/null', 'r')
+      while (reused !== number && extra.length < 64) extra.push(reused), (reused = fs.openSync('/dev/null', 'r'))
+      for (const fd of extra) fs.closeSync(fd)
+      if (reused !== number) throw new Error(what + ': the number was not reused; the test proves nothing')
+      owner.close()
+      let verdict
+      try { verdict = fs.fstatSync(reused).ino === nullIno ? 'left alone' : 'another file' } catch (e) { verdict = e.code }
+      console.log(what + ': ' + verdict)
+      if (verdict === 'left alone') fs.closeSync(reused)
+    }
+    check('SharedMemory.anonymous', SharedMemory.anonymous(4096))
+    const name = 'psm_test_reused_' + process.pid
+    check('SharedMemory.create', SharedMemory.create(name, 4096))
+    shmUnlink(name)
+    check('Channel.anonymous', Channel.anonymous())
+  `)
+  t.is(child.code, 0, child.stderr)
+  t.is(child.stdout, 'SharedMemory.anonymous: left alone\nSharedMemory.create: left alone\nChannel.anonymous: left alone\n')
+})
+
 // #12.11: munmap(shm.buffer) left close() throwing and the descriptor open.
 
 test.serial('munmap refuses a SharedMemory buffer; close() always closes the descriptor (#12.11)', (t) => {

@@ -114,7 +114,8 @@ export interface Entries {
   fdOwnerAdopt(fd: number): object
   /**
    * Closes the descriptor a handle from fdOwnerAdopt owns; later calls
-   * do nothing.
+   * do nothing, and so does a call once the number was closed behind the
+   * owner's back (it may name another file by then).
    */
   fdOwnerClose(handle: object): void
   /**

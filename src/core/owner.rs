@@ -11,7 +11,7 @@
 //! nothing instead of being read as ours.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -20,22 +20,77 @@ use nix::fcntl::{fcntl, FcntlArg};
 use crate::core::descriptor::with_fd;
 use crate::core::failure::{Failure, Outcome};
 
+/// What a descriptor refers to: its file's device and inode, read when it
+/// was adopted. JavaScript can close an owned number behind its owner's
+/// back (`fs.closeSync(shm.fd)`), and the next open reuses it; the owner
+/// then finds another file there and leaves it alone rather than close it.
+/// (macOS gives every shared memory object inode 0, so there a number
+/// reused by another shared memory object on the same device still looks
+/// like ours.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+  device: u64,
+  inode: u64,
+}
+
+impl Identity {
+  /// The identity of the file `fd` refers to; None if it is not open.
+  pub fn of(fd: BorrowedFd<'_>) -> Option<Identity> {
+    nix::sys::stat::fstat(fd)
+      .ok()
+      .map(|stat| Identity::of_stat(&stat))
+  }
+
+  /// The identity in an fstat result already at hand.
+  pub fn of_stat(stat: &nix::sys::stat::FileStat) -> Identity {
+    // The casts widen platform integer types to one width.
+    #[allow(clippy::unnecessary_cast)]
+    Identity {
+      device: stat.st_dev as u64,
+      inode: stat.st_ino as u64,
+    }
+  }
+
+  /// Whether `fd` still refers to this file.
+  pub fn is_of(self, fd: BorrowedFd<'_>) -> bool {
+    Identity::of(fd) == Some(self)
+  }
+}
+
+/// An owned descriptor and what it referred to when adopted.
+struct Held {
+  fd: OwnedFd,
+  identity: Identity,
+}
+
 /// The owned descriptors by key, and their numbers, so a number is never
 /// owned twice: two owners of one descriptor both close it, and the second
 /// close hits whatever has reused the number meanwhile (a worker's event
 /// loop descriptor, say, which libuv then aborts on).
 #[derive(Default)]
 struct Table {
-  by_key: HashMap<usize, OwnedFd>,
+  by_key: HashMap<usize, Held>,
   numbers: HashSet<RawFd>,
 }
 
 impl Table {
-  fn remove(&mut self, key: usize) -> Option<OwnedFd> {
-    let fd = self.by_key.remove(&key)?;
-    self.numbers.remove(&fd.as_raw_fd());
-    Some(fd)
+  fn remove(&mut self, key: usize) -> Option<Held> {
+    let held = self.by_key.remove(&key)?;
+    self.numbers.remove(&held.fd.as_raw_fd());
+    Some(held)
   }
+}
+
+/// What `release` found under a key.
+#[derive(Debug)]
+pub enum Released {
+  /// Nothing: never adopted, or released before.
+  Nothing,
+  /// The owner's descriptor, to close.
+  Ours(OwnedFd),
+  /// The number was closed behind the owner's back and is not open, or
+  /// is open on another file: nothing of the owner's is left to close.
+  Gone,
 }
 
 static OWNED: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
@@ -108,7 +163,15 @@ pub fn adopt(key: usize, fd: RawFd) -> Outcome<()> {
   // Memory safety does not rest on this; at worst a number still used
   // elsewhere would be closed, as `fs.closeSync` can do.
   let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-  table.by_key.insert(key, fd);
+  let Some(identity) = Identity::of(fd.as_fd()) else {
+    // Closed since the check: not ours to close again.
+    table.numbers.remove(&fd.into_raw_fd());
+    return Err(Failure::Sys {
+      errno: nix::errno::Errno::EBADF,
+      syscall: "fstat",
+    });
+  };
+  table.by_key.insert(key, Held { fd, identity });
   Ok(())
 }
 
@@ -129,15 +192,25 @@ pub fn unreserve(fd: RawFd) {
 }
 
 /// The descriptor owned under `key`, taken out of the table (to close it,
-/// by dropping it or with `close`); None if there is none, or no more.
-pub fn release(key: usize) -> Option<OwnedFd> {
+/// by dropping it or with `close`), if it still refers to the file it was
+/// adopted for (see `Identity`).
+pub fn release(key: usize) -> Released {
   // Taken out under the lock, and closed by the caller outside it.
-  owned().remove(key)
+  let Some(Held { fd, identity }) = owned().remove(key) else {
+    return Released::Nothing;
+  };
+  if identity.is_of(fd.as_fd()) {
+    Released::Ours(fd)
+  } else {
+    // Not ours any more: forgotten, never closed.
+    let _ = fd.into_raw_fd();
+    Released::Gone
+  }
 }
 
 /// Closes `fd`, reporting close(2)'s result (dropping an `OwnedFd` would not).
 pub fn close(fd: OwnedFd) -> Outcome<()> {
-  let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+  let raw = fd.into_raw_fd();
   nix::unistd::close(raw).map_err(Failure::sys("close"))
 }
 
@@ -158,10 +231,37 @@ mod tests {
       adopt(next_key(), number),
       Err(Failure::FdOwned(_))
     ));
-    let fd = release(key).expect("owned");
+    let Released::Ours(fd) = release(key) else {
+      panic!("owned")
+    };
     assert!(!is_owned(number));
-    assert!(release(key).is_none());
+    assert!(matches!(release(key), Released::Nothing));
     close(fd).unwrap();
+    drop(write);
+  }
+
+  #[test]
+  fn a_number_closed_behind_the_owner_and_reused_is_left_alone() {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let number = read.into_raw_fd();
+    let key = next_key();
+    check_adoptable(number).unwrap();
+    adopt(key, number).unwrap();
+    // JavaScript's fs.closeSync(number), then an open that reuses it, in
+    // one step (dup2), so no test running beside this one takes the number
+    // between the two.
+    // (Not the pipe's other end: both ends of a pipe share one inode.)
+    let other = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: dup2 closes the number and makes it a second descriptor of
+    // /dev/null, owned by `reused`.
+    let reused = unsafe { OwnedFd::from_raw_fd(nix::libc::dup2(other.as_raw_fd(), number)) };
+    assert_eq!(reused.as_raw_fd(), number);
+    assert!(matches!(release(key), Released::Gone));
+    assert!(
+      Identity::of(reused.as_fd()).is_some(),
+      "the reused number is still open"
+    );
+    drop(reused);
     drop(write);
   }
 

@@ -138,10 +138,14 @@ unsafe extern "C" fn close_when_collected(
   data: *mut c_void,
   _hint: *mut c_void,
 ) {
-  if let Some(fd) = owner::release(data as usize) {
-    account(env, -FD_PRESSURE);
-    // `fd` drops here: OwnedFd closes it.
-    drop(fd);
+  match owner::release(data as usize) {
+    owner::Released::Nothing => {}
+    owner::Released::Gone => account(env, -FD_PRESSURE),
+    owner::Released::Ours(fd) => {
+      account(env, -FD_PRESSURE);
+      // `fd` drops here: OwnedFd closes it.
+      drop(fd);
+    }
   }
 }
 
@@ -262,13 +266,22 @@ entries! {
   }
 
   /// Closes the descriptor a handle from fdOwnerAdopt owns; later calls
-  /// do nothing.
+  /// do nothing, and so does a call once the number was closed behind the
+  /// owner's back (it may name another file by then).
   fn fdOwnerClose(env, handle: ExternalData) -> () {
-    let Some(fd) = owner::release(handle.0) else {
-      return Ok(());
-    };
-    account(env, -FD_PRESSURE);
-    owner::close(fd)
+    match owner::release(handle.0) {
+      owner::Released::Nothing => Ok(()),
+      // Closed behind its owner's back (fs.closeSync): there is nothing
+      // of ours to close, and the number may be someone else's now.
+      owner::Released::Gone => {
+        account(env, -FD_PRESSURE);
+        Ok(())
+      }
+      owner::Released::Ours(fd) => {
+        account(env, -FD_PRESSURE);
+        owner::close(fd)
+      }
+    }
   }
 
   /// Maps `length` bytes of `fd` from `offset`, MAP_SHARED; one

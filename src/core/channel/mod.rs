@@ -70,6 +70,9 @@ pub struct Channel {
   /// Closed in `drop` before its number is released from `owner`, so that
   /// nothing can close the number in between.
   fd: ManuallyDrop<OwnedFd>,
+  /// What `fd` refers to, so a number closed behind the channel's back
+  /// and reused is not closed again (see `owner::Identity`).
+  descriptor: owner::Identity,
   identity: Identity,
   mapping: Arc<Mapping>,
   capacity: u64,
@@ -157,9 +160,11 @@ impl Channel {
     let identity = (id, stat.st_ino as u64);
     // From here on the number is ours to close: JavaScript's shmClose of
     // it is refused (see `owner`).
+    let descriptor = owner::Identity::of_stat(&stat);
     owner::reserve(fd.as_raw_fd())?;
     Ok(Channel {
       fd: ManuallyDrop::new(fd),
+      descriptor,
       identity,
       mapping: Arc::new(mapping),
       capacity,
@@ -674,14 +679,25 @@ impl Drop for Channel {
   /// to the peer it is gone, as a holder that died, and the peer hears
   /// ERR_SHM_PEER_GONE once it has received everything.
   fn drop(&mut self) {
+    let number = self.fd();
+    // JavaScript may have closed our number (fs.closeSync) and an open may
+    // have reused it: then our locks went with our descriptor, and the
+    // number is left alone, neither unlocked (-1 fails with EBADF) nor
+    // closed.
+    let ours = self.descriptor.is_of(self.fd.as_fd());
     for end in [End::Sender, End::Receiver] {
       if self.holds(end) {
-        ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
+        let fd = if ours { number } else { -1 };
+        ends::give_up(fd, self.identity, end, self.u64_at(end.holder_at()));
       }
     }
-    let number = self.fd();
     // SAFETY: `fd` is taken once, here, and never used after.
-    drop(unsafe { ManuallyDrop::take(&mut self.fd) });
+    let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
+    if ours {
+      drop(fd);
+    } else {
+      let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+    }
     owner::unreserve(number);
     // The mapping's last holder (this, or a lent view) unmaps it.
   }
