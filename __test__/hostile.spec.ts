@@ -381,3 +381,51 @@ linuxOnly('it runs flock(1) on the object in /dev/shm')('a grow waits for anothe
   t.is(child.code, 0, child.stderr)
   t.is(child.stdout.trim(), '8192 true')
 })
+
+// In copy mode every access to the memory is native, so a peer that cuts
+// pages away can be met without a SIGBUS: each copy and atomic runs
+// guarded, a cut page becomes ERR_SHM_SHRUNK, and the mapping is refused
+// from then on (the page it saw there is a private stand-in now).
+linuxOnly('Linux lets a peer shrink an object under a mapping and raises SIGBUS past its end')(
+  'copy mode: reads, writes and atomics on pages a peer cut away throw ERR_SHM_SHRUNK, and the mapping is refused after',
+  async (t) => {
+    const name = uniqueName('copy-shrunk')
+    t.teardown(() => removeQuietly(name))
+    const child = await runNode(
+      `
+      const { execFileSync } = require('child_process')
+      const { SharedMemory, shmUnlink } = require('posix-shm')
+      const name = process.argv[1]
+      const operations = {
+        'read': (shm) => shm.read(4000, 200),
+        'readInto': (shm) => shm.readInto(new Uint8Array(16), 4096),
+        'write': (shm) => shm.write(Buffer.from('past the end'), 4090),
+        'atomicLoad': (shm) => shm.atomicLoad(4096),
+        'atomicStore': (shm) => shm.atomicStore(4100, 1),
+        'atomicAdd': (shm) => shm.atomicAdd(8188, 1),
+        'atomicCompareExchange': (shm) => shm.atomicCompareExchange(4096, 0, 1),
+      }
+      for (const [what, operation] of Object.entries(operations)) {
+        const shm = SharedMemory.create(name, 2 * 4096)
+        shm.write(Buffer.from('first page'), 0)
+        execFileSync(process.execPath, ['-e', \`
+          const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+          const fd = shmOpen(process.argv[1]); shmFtruncate(fd, 4096); shmClose(fd)
+        \`, name])
+        const outcome = (f) => { try { f(); return 'worked' } catch (e) { return e.code } }
+        console.log([what, outcome(() => operation(shm)), 'then first page', outcome(() => shm.read(0, 10)), 'check', shm.check()].join(' '))
+        shm.close()
+        shmUnlink(name)
+      }
+      console.log('alive')
+      `,
+      { args: [name], env: { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' } },
+    )
+    t.is(child.signal, null, child.stderr)
+    t.is(child.code, 0, child.stderr)
+    const lines = ['read', 'readInto', 'write', 'atomicLoad', 'atomicStore', 'atomicAdd', 'atomicCompareExchange'].map(
+      (what) => `${what} ERR_SHM_SHRUNK then first page ERR_SHM_SHRUNK check false`,
+    )
+    t.is(child.stdout, [...lines, 'alive', ''].join('\n'))
+  },
+)

@@ -41,6 +41,9 @@ pub enum Failure {
   /// The descriptor already belongs to an owner (a `SharedMemory`), which
   /// will close it: owning it twice would close it twice.
   FdOwned(RawFd),
+  /// Another process shrank the object under a mapping: a page the call
+  /// needed is gone (see `Mapping::guarded`).
+  Shrunk,
   /// The object (a "channel") was closed; nothing can be done with it.
   Closed(&'static str),
   /// The object holds no channel this posix-shm can read (no header, or

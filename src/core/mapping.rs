@@ -17,7 +17,7 @@
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use nix::libc::c_void;
@@ -27,6 +27,7 @@ use crate::core::args;
 use crate::core::constants::{page_size, protections_allowed};
 use crate::core::descriptor::{object_size, with_fd};
 use crate::core::failure::{Failure, Outcome};
+use crate::core::probe;
 
 /// Checks the numbers JavaScript gave and maps `length` bytes of `fd` from
 /// `offset`, refusing a range past the object's current end (which would
@@ -115,6 +116,8 @@ pub struct Mapping {
   protections: ProtFlags,
   /// Set once the range has been handed to code we do not control.
   claims: Option<Arc<Claims>>,
+  /// Set once a guarded access found a page cut away (see `guarded`).
+  cut: AtomicBool,
 }
 
 // SAFETY: a `Mapping` is an address range owned by the process, not by a
@@ -167,6 +170,7 @@ impl Mapping {
       length,
       protections,
       claims: None,
+      cut: AtomicBool::new(false),
     })
   }
 
@@ -190,6 +194,28 @@ impl Mapping {
 
   pub fn protections(&self) -> ProtFlags {
     self.protections
+  }
+
+  /// Runs `access`, which touches `start .. start + length` of this
+  /// mapping and nothing else of ours, under `probe::guarded`: if another
+  /// process shrank the object under that range, the access completes
+  /// over a private zero page and the result is `Shrunk`, not a SIGBUS.
+  /// The mapping no longer shows the object at that page, so every guarded
+  /// access after that is `Shrunk` at once.
+  pub fn guarded<T>(
+    &self,
+    start: *const u8,
+    length: usize,
+    access: impl FnOnce() -> T,
+  ) -> Outcome<T> {
+    if self.cut.load(Ordering::Acquire) {
+      return Err(Failure::Shrunk);
+    }
+    let writable = self.protections.contains(ProtFlags::PROT_WRITE);
+    probe::guarded(start, length, writable, access).map_err(|_| {
+      self.cut.store(true, Ordering::Release);
+      Failure::Shrunk
+    })
   }
 
   /// The 32-bit word at `offset`, if it is 4-aligned and inside the

@@ -5,7 +5,7 @@
 //! The mapping comes from the same checked `mmap` as the zero-copy path.
 
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{ObjectFinalize, Unknown};
@@ -179,6 +179,21 @@ impl MappedRegion {
     let offset = args::byte_count(offset, "byteOffset")? as usize;
     Word::new(Arc::clone(self.mapping()?), offset, needed)
   }
+
+  /// Runs `operation` on the word at `offset`, guarded: a word whose page
+  /// a peer cut away is `Shrunk`, not a SIGBUS.
+  fn atomic<T>(
+    &self,
+    offset: f64,
+    needed: ProtFlags,
+    operation: impl FnOnce(&AtomicU32) -> T,
+  ) -> Outcome<T> {
+    let word = self.word(offset, needed)?;
+    let atomic = word.atomic();
+    self
+      .mapping()?
+      .guarded(atomic.as_ptr() as *const u8, 4, || operation(atomic))
+  }
 }
 
 /// Which way `copy_view` copies.
@@ -210,12 +225,16 @@ impl MappedRegion {
       Direction::OutOfMapping => (mapped as *const u8, bytes),
       Direction::IntoMapping => (bytes as *const u8, mapped),
     };
-    // SAFETY: both ranges are `length` bytes of live memory: the view is a
-    // typed array JavaScript cannot touch during this call, and `range`
-    // checked the mapping's side, including that it allows this direction.
-    // They may overlap if the view is over this same mapping, which
-    // `ptr::copy` allows.
-    unsafe { ptr::copy(from, to, length) };
+    // A page of the mapping's side that a peer cut away is `Shrunk` (see
+    // `Mapping::guarded`).
+    self.mapping()?.guarded(mapped, length, || {
+      // SAFETY: both ranges are `length` bytes of live memory: the view is
+      // a typed array JavaScript cannot touch during this call, and `range`
+      // checked the mapping's side, including that it allows this
+      // direction. They may overlap if the view is over this same mapping,
+      // which `ptr::copy` allows.
+      unsafe { ptr::copy(from, to, length) }
+    })?;
     Ok(length as u32)
   }
 }
@@ -257,13 +276,17 @@ impl MappedRegion {
       let from = self.range(byte_offset, length, ProtFlags::PROT_READ)?;
       let (copy, to) = new_bytes(env, length)?;
       if length > 0 {
-        // SAFETY: `from .. from + length` is inside the readable mapping;
-        // `to` is the memory of a fresh Uint8Array of that length, which no
-        // JavaScript runs to touch during this call. Other processes may
-        // write the source meanwhile: the copy may then mix old and new
-        // bytes, as any unsynchronized read of shared memory may; no Rust
-        // reference to the shared bytes is ever made.
-        unsafe { ptr::copy_nonoverlapping(from, to, length) };
+        // A page a peer cut away is `Shrunk` (see `Mapping::guarded`).
+        self.mapping()?.guarded(from, length, || {
+          // SAFETY: `from .. from + length` is inside the readable
+          // mapping; `to` is the memory of a fresh Uint8Array of that
+          // length, which no JavaScript runs to touch during this call.
+          // Other processes may write the source meanwhile: the copy may
+          // then mix old and new bytes, as any unsynchronized read of
+          // shared memory may; no Rust reference to the shared bytes is
+          // ever made.
+          unsafe { ptr::copy_nonoverlapping(from, to, length) }
+        })?;
       }
       Ok(copy)
     });
@@ -292,10 +315,14 @@ impl MappedRegion {
 
   #[napi]
   pub fn atomic_load(&self, env: &Env, byte_offset: f64) -> napi::Result<i32> {
-    let word = report(env, self.word(byte_offset, ProtFlags::PROT_READ))?;
     // Acquire plus a SeqCst fence rather than a SeqCst load: the mapping
     // may be read-only, where only plain atomic loads are allowed.
-    let value = word.atomic().load(Ordering::Acquire);
+    let value = report(
+      env,
+      self.atomic(byte_offset, ProtFlags::PROT_READ, |word| {
+        word.load(Ordering::Acquire)
+      }),
+    )?;
     std::sync::atomic::fence(Ordering::SeqCst);
     Ok(value as i32)
   }
@@ -303,8 +330,12 @@ impl MappedRegion {
   #[napi]
   pub fn atomic_store(&self, env: &Env, byte_offset: f64, value: i32) -> napi::Result<i32> {
     let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let word = report(env, self.word(byte_offset, needed))?;
-    word.atomic().store(value as u32, Ordering::SeqCst);
+    report(
+      env,
+      self.atomic(byte_offset, needed, |word| {
+        word.store(value as u32, Ordering::SeqCst)
+      }),
+    )?;
     Ok(value)
   }
 
@@ -312,8 +343,13 @@ impl MappedRegion {
   #[napi]
   pub fn atomic_add(&self, env: &Env, byte_offset: f64, delta: i32) -> napi::Result<i32> {
     let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let word = report(env, self.word(byte_offset, needed))?;
-    Ok(word.atomic().fetch_add(delta as u32, Ordering::SeqCst) as i32)
+    let old = report(
+      env,
+      self.atomic(byte_offset, needed, |word| {
+        word.fetch_add(delta as u32, Ordering::SeqCst)
+      }),
+    )?;
+    Ok(old as i32)
   }
 
   /// Stores `replacement` if the word holds `expected`; returns the old value.
@@ -326,14 +362,20 @@ impl MappedRegion {
     replacement: i32,
   ) -> napi::Result<i32> {
     let needed = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let word = report(env, self.word(byte_offset, needed))?;
-    let result = word.atomic().compare_exchange(
-      expected as u32,
-      replacement as u32,
-      Ordering::SeqCst,
-      Ordering::SeqCst,
-    );
-    Ok(result.unwrap_or_else(|old| old) as i32)
+    let old = report(
+      env,
+      self.atomic(byte_offset, needed, |word| {
+        word
+          .compare_exchange(
+            expected as u32,
+            replacement as u32,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+          )
+          .unwrap_or_else(|old| old)
+      }),
+    )?;
+    Ok(old as i32)
   }
 
   #[napi]

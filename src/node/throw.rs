@@ -357,6 +357,14 @@ pub fn error_value(env: sys::napi_env, failure: Failure) -> Outcome<Option<sys::
       ),
       path,
     ),
+    Failure::Shrunk => state_error(
+      env,
+      "ERR_SHM_SHRUNK",
+      "another process shrank the object under this mapping: a page this call needed is past \
+       the object's end now, and the mapping is refused from here on (close it and map the \
+       object afresh; `seal: true` rules this out)",
+      path,
+    ),
     Failure::Closed(what) => state_error(
       env,
       "ERR_SHM_CLOSED",

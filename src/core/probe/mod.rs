@@ -16,6 +16,14 @@
 //! async-signal-safe. One file per OS says where its context keeps the
 //! program counter.
 //!
+//! Copies and atomics that native code makes on a mapping whose peer may
+//! shrink it (copy mode's reads and writes, say) run inside `guarded`
+//! instead: the handler, finding the faulting address inside the range
+//! the faulting thread declared, puts a private zero page there (so the
+//! access completes, reading zeros, its writes landing nowhere shared) and
+//! the call learns that the range was cut. The mapping then no longer
+//! shows the object at that page, so its owner must refuse it from then on.
+//!
 //! What it cannot cover: a handler installed after ours (a JavaScript
 //! `process.on('SIGBUS')`, which Node documents as unsafe anyway) replaces
 //! it, and the load is then a SIGBUS as before. Under Valgrind the
@@ -26,7 +34,7 @@
 //! macOS cannot shrink one.
 
 use std::ffi::c_int;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use nix::libc;
@@ -91,6 +99,9 @@ static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 fn install() {
   static INSTALLED: OnceLock<()> = OnceLock::new();
   INSTALLED.get_or_init(|| {
+    // SAFETY: sysconf only reads a system value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    PAGE_SIZE.store(usize::try_from(page).unwrap_or(0), Ordering::Relaxed);
     // SAFETY: sigaction reads `ours` and writes `previous`, two live
     // locals; `previous` is recorded before ours takes over, so the
     // handler always finds what to hand other faults to.
@@ -123,7 +134,139 @@ extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, context: *mut
       return;
     }
   }
+  // SAFETY: `info` is the kernel's siginfo_t for this SIGBUS (or null).
+  let address = unsafe { info.as_ref().map_or(0, |info| info.si_addr() as usize) };
+  if repair(address) {
+    return;
+  }
   pass_on(signal, info, context);
+}
+
+/// A range that one thread is accessing inside `guarded`; `thread` is 0
+/// while the slot is free. Only the thread that claimed a slot writes it,
+/// and only that thread's signal handler acts on it.
+struct Guard {
+  thread: AtomicUsize,
+  start: AtomicUsize,
+  end: AtomicUsize,
+  writable: AtomicBool,
+  cut: AtomicBool,
+}
+
+impl Guard {
+  const fn free() -> Guard {
+    Guard {
+      thread: AtomicUsize::new(0),
+      start: AtomicUsize::new(0),
+      end: AtomicUsize::new(0),
+      writable: AtomicBool::new(false),
+      cut: AtomicBool::new(false),
+    }
+  }
+}
+
+/// More than the threads that can be inside a native call at once (the
+/// main thread, workers, libuv's pool); a thread that finds none free
+/// yields until one is.
+const GUARDS: usize = 256;
+static GUARD_SLOTS: [Guard; GUARDS] = [const { Guard::free() }; GUARDS];
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The calling thread, as a number that is never 0. pthread_self reads
+/// the thread pointer: no call, safe in a signal handler.
+fn this_thread() -> usize {
+  // SAFETY: pthread_self takes no arguments and cannot fail.
+  let thread = unsafe { libc::pthread_self() } as usize;
+  thread.max(1)
+}
+
+/// In the handler: if the calling thread guards a range holding `address`,
+/// puts a private zero page at `address`'s page and records the cut.
+fn repair(address: usize) -> bool {
+  let page = PAGE_SIZE.load(Ordering::Relaxed);
+  if address == 0 || page == 0 {
+    return false;
+  }
+  let me = this_thread();
+  let Some(guard) = GUARD_SLOTS.iter().find(|guard| {
+    guard.thread.load(Ordering::Relaxed) == me
+      && (guard.start.load(Ordering::Relaxed)..guard.end.load(Ordering::Relaxed)).contains(&address)
+  }) else {
+    return false;
+  };
+  let protections = if guard.writable.load(Ordering::Relaxed) {
+    libc::PROT_READ | libc::PROT_WRITE
+  } else {
+    libc::PROT_READ
+  };
+  // SAFETY: the page lies in a mapping the guarded caller holds (it
+  // declared the range), so replacing it unmaps nothing of anyone else's;
+  // mmap is a plain system call, safe in a signal handler.
+  let placed = unsafe {
+    libc::mmap(
+      (address & !(page - 1)) as *mut libc::c_void,
+      page,
+      protections,
+      libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+      -1,
+      0,
+    )
+  };
+  if placed == libc::MAP_FAILED {
+    return false;
+  }
+  guard.cut.store(true, Ordering::Relaxed);
+  true
+}
+
+/// The range `start .. start + length` was cut: a page of it was gone and
+/// is now private (see the module's notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut;
+
+/// Runs `access`, which touches memory of a mapping the caller holds
+/// (`start .. start + length`; `writable` if the mapping allows writing).
+/// If a page of that range is gone (a peer shrank the object), the access
+/// still completes, over a private zero page put in its place, and the
+/// result is `Cut`: the mapping is no longer the object's at that page.
+pub fn guarded<T>(
+  start: *const u8,
+  length: usize,
+  writable: bool,
+  access: impl FnOnce() -> T,
+) -> Result<T, Cut> {
+  install();
+  let me = this_thread();
+  let guard = loop {
+    let free = GUARD_SLOTS.iter().find(|guard| {
+      guard
+        .thread
+        .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    });
+    match free {
+      Some(guard) => break guard,
+      None => std::thread::yield_now(),
+    }
+  };
+  guard.start.store(start as usize, Ordering::Relaxed);
+  guard
+    .end
+    .store((start as usize).saturating_add(length), Ordering::Relaxed);
+  guard.writable.store(writable, Ordering::Relaxed);
+  guard.cut.store(false, Ordering::Relaxed);
+  // The handler runs on this thread: what it needs is in place before the
+  // access, and read after it, as long as the compiler keeps the order.
+  compiler_fence(Ordering::SeqCst);
+  let result = access();
+  compiler_fence(Ordering::SeqCst);
+  let cut = guard.cut.load(Ordering::Relaxed);
+  guard.thread.store(0, Ordering::Release);
+  if cut {
+    Err(Cut)
+  } else {
+    Ok(result)
+  }
 }
 
 /// Hands a SIGBUS that is not ours to the disposition that was there before.
@@ -194,49 +337,115 @@ mod tests {
     assert_eq!(load(&word), Ok(7));
   }
 
+  /// A memfd of two pages, mapped shared (unmapped when dropped), so a
+  /// test can cut its second page away with `ftruncate`.
+  #[cfg(target_os = "linux")]
+  struct TwoPages {
+    fd: std::os::fd::OwnedFd,
+    base: *mut u8,
+  }
+
+  #[cfg(target_os = "linux")]
+  const PAGE: usize = 4096;
+
+  #[cfg(target_os = "linux")]
+  impl TwoPages {
+    fn new() -> TwoPages {
+      use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+      // SAFETY: memfd_create reads the NUL-terminated name; the descriptor
+      // it returns is owned from here on.
+      let fd = unsafe {
+        OwnedFd::from_raw_fd(libc::memfd_create(
+          c"probe-test".as_ptr(),
+          libc::MFD_CLOEXEC,
+        ))
+      };
+      nix::unistd::ftruncate(&fd, 2 * PAGE as i64).unwrap();
+      // SAFETY: a fresh shared mapping of the memfd, unmapped on drop.
+      let base = unsafe {
+        libc::mmap(
+          std::ptr::null_mut(),
+          2 * PAGE,
+          libc::PROT_READ | libc::PROT_WRITE,
+          libc::MAP_SHARED,
+          fd.as_raw_fd(),
+          0,
+        )
+      };
+      assert_ne!(base, libc::MAP_FAILED);
+      TwoPages {
+        fd,
+        base: base.cast(),
+      }
+    }
+
+    fn resize(&self, pages: usize) {
+      nix::unistd::ftruncate(&self.fd, (pages * PAGE) as i64).unwrap();
+    }
+
+    fn word(&self, page: usize) -> &AtomicU32 {
+      // SAFETY: the word starts a page of the two-page mapping, 4-aligned,
+      // and lives as long as `self`.
+      unsafe { &*(self.base.add(page * PAGE) as *const AtomicU32) }
+    }
+  }
+
+  #[cfg(target_os = "linux")]
+  impl Drop for TwoPages {
+    fn drop(&mut self) {
+      // SAFETY: unmaps the mapping made in `new`, which nothing else uses.
+      unsafe { libc::munmap(self.base.cast(), 2 * PAGE) };
+    }
+  }
+
   #[cfg(target_os = "linux")]
   #[test]
   fn a_page_cut_away_is_page_gone_and_the_rest_still_reads() {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let page = 4096usize;
-    // SAFETY: memfd_create reads the NUL-terminated name; the descriptor it
-    // returns is owned from here on.
-    let fd = unsafe {
-      OwnedFd::from_raw_fd(libc::memfd_create(
-        c"probe-test".as_ptr(),
-        libc::MFD_CLOEXEC,
-      ))
-    };
-    nix::unistd::ftruncate(&fd, 2 * page as i64).unwrap();
-    // SAFETY: a fresh shared mapping of the memfd, unmapped below.
-    let base = unsafe {
-      libc::mmap(
-        std::ptr::null_mut(),
-        2 * page,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_SHARED,
-        fd.as_raw_fd(),
-        0,
-      )
-    };
-    assert_ne!(base, libc::MAP_FAILED);
-    // SAFETY: both words lie inside the two-page mapping, 4-aligned.
-    let (first, second) = unsafe {
-      (
-        &*(base as *const AtomicU32),
-        &*((base as usize + page) as *const AtomicU32),
-      )
-    };
+    let pages = TwoPages::new();
+    let (first, second) = (pages.word(0), pages.word(1));
     first.store(11, std::sync::atomic::Ordering::Release);
     second.store(22, std::sync::atomic::Ordering::Release);
     assert_eq!(load(second), Ok(22));
-    nix::unistd::ftruncate(&fd, page as i64).unwrap();
+    pages.resize(1);
     assert_eq!(load(second), Err(PageGone));
     assert_eq!(load(second), Err(PageGone));
     assert_eq!(load(first), Ok(11));
-    nix::unistd::ftruncate(&fd, 2 * page as i64).unwrap();
+    pages.resize(2);
     assert_eq!(load(second), Ok(0));
-    // SAFETY: unmaps the mapping made above, which nothing else uses.
-    unsafe { libc::munmap(base, 2 * page) };
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_guarded_copy_over_a_cut_page_completes_and_says_cut() {
+    let pages = TwoPages::new();
+    let base = pages.base;
+    // SAFETY: both pages are mapped and the object covers them.
+    unsafe { std::ptr::write_bytes(base, 7, 2 * PAGE) };
+    let mut copy = vec![0u8; 2 * PAGE];
+    let target = copy.as_mut_ptr();
+    let copy_out = |length: usize| {
+      guarded(base, length, true, || {
+        // SAFETY: `length` bytes of the mapping into the vector, which
+        // holds at least that many.
+        unsafe { std::ptr::copy_nonoverlapping(base, target, length) }
+      })
+    };
+    assert_eq!(copy_out(2 * PAGE), Ok(()));
+    assert!(copy.iter().all(|b| *b == 7));
+    pages.resize(1);
+    assert_eq!(copy_out(2 * PAGE), Err(Cut));
+    assert!(
+      copy[..PAGE].iter().all(|b| *b == 7),
+      "the first page is the object's"
+    );
+    assert!(
+      copy[PAGE..].iter().all(|b| *b == 0),
+      "the cut page reads as zeros"
+    );
+    // The first page alone is still fine, and the slot was given back.
+    assert_eq!(copy_out(PAGE), Ok(()));
+    assert!(GUARD_SLOTS
+      .iter()
+      .all(|guard| guard.thread.load(Ordering::Relaxed) != this_thread()));
   }
 }
