@@ -247,27 +247,70 @@ for (const mode of ['sync', 'async'] as const) {
 
 // --- Another process shrinks the object ---------------------------------
 
-linuxOnly('SIGBUS reporting as on Linux')(
-  'a named channel whose object a peer shrinks dies of SIGBUS on the next receive (a documented hazard of named channels)',
+linuxOnly('Linux lets a peer shrink an object under a mapping and raises SIGBUS past its end')(
+  'a peer shrinks a named channel: every call fails with ERR_SHM_SHRUNK instead of a SIGBUS, and close() still closes',
   async (t) => {
     const name = uniqueName('shrink')
     t.teardown(() => removeQuietly(name))
     const result = await runNode(
       `
-      const { Channel, shmOpen, shmFtruncate, shmClose } = require('posix-shm')
-      const channel = Channel.create(process.argv[1], { capacity: 4096 })
-      channel.send('in the ring')
-      const fd = shmOpen(process.argv[1], { openFlags: ['read-write'] })
-      shmFtruncate(fd, 0)
-      shmClose(fd)
-      process.stdout.write('shrunk')
-      channel.receive()
-      process.stdout.write(' and survived')
+      const { execFileSync } = require('child_process')
+      const { Channel } = require('posix-shm')
+      const name = process.argv[1]
+      // A real second process cuts the whole object away.
+      const shrink = () => execFileSync(process.execPath, ['-e', \`
+        const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+        const fd = shmOpen(process.argv[1], { openFlags: ['read-write'] }); shmFtruncate(fd, 0); shmClose(fd)
+      \`, name])
+      const outcome = async (f) => { try { await f(); return 'worked' } catch (e) { return e.code } }
+      const calls = {
+        send: (c) => c.send('x'),
+        trySend: (c) => c.trySend('x'),
+        sendAsync: (c) => c.sendAsync('x'),
+        receive: (c) => c.receive(),
+        receiveAsync: (c) => c.receiveAsync(),
+        receiveMany: (c) => c.receiveMany(),
+        receiveView: (c) => c.receiveView(),
+        end: (c) => c.end(),
+      }
+      const main = async () => {
+        for (const [what, call] of Object.entries(calls)) {
+          const channel = Channel.create(name, { capacity: 4096 })
+          channel.send('in the ring')
+          shrink()
+          const first = await outcome(() => call(channel))
+          const then = await outcome(() => channel.receive())
+          const closed = await outcome(() => channel.close())
+          channel.unlink()
+          console.log([what, first, 'then', then, 'close', closed].join(' '))
+        }
+        // A view lent before the shrink: release() detaches it all the same.
+        const lending = Channel.create(name, { capacity: 4096 })
+        lending.send('lent')
+        const view = lending.receiveView()
+        shrink()
+        console.log(['release', await outcome(() => lending.release()), 'view bytes', view.byteLength, 'close', await outcome(() => lending.close())].join(' '))
+        lending.unlink()
+        // A receive already waiting when the shrink comes.
+        const waiting = Channel.create(name, { capacity: 4096 })
+        const pending = outcome(() => waiting.receiveAsync())
+        shrink()
+        const ended = await pending
+        console.log(['pending receiveAsync', ended === 'EFAULT' || ended === 'ERR_SHM_SHRUNK' ? 'failed' : ended, 'close', await outcome(() => waiting.close())].join(' '))
+        waiting.unlink()
+        console.log('alive')
+      }
+      main()
       `,
       { args: [name] },
     )
-    t.is(result.stdout, 'shrunk')
-    t.is(result.signal, 'SIGBUS')
+    t.is(result.signal, null, result.stderr)
+    t.is(result.code, 0, result.stderr)
+    const expected = ['send', 'trySend', 'sendAsync', 'receive', 'receiveAsync', 'receiveMany', 'receiveView', 'end'].map(
+      (what) => `${what} ERR_SHM_SHRUNK then ERR_SHM_SHRUNK close worked`,
+    )
+    expected.push('release ERR_SHM_SHRUNK view bytes 0 close worked', 'pending receiveAsync failed close worked', 'alive', '')
+    t.is(result.stdout, expected.join('\n'))
   },
 )
 

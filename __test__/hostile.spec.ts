@@ -82,6 +82,8 @@ test.serial('the binding refuses to adopt a descriptor that an owner already hol
 // and inode and leaves a number that names another file alone.
 
 test('a SharedMemory or Channel whose descriptor JavaScript closed behind its back never closes the file that reused the number', async (t) => {
+  const name = uniqueName('reused')
+  t.teardown(() => removeQuietly(name))
   const child = await runNode(`
     const fs = require('fs')
     const { SharedMemory, Channel, shmUnlink } = require('posix-shm')
@@ -102,11 +104,11 @@ test('a SharedMemory or Channel whose descriptor JavaScript closed behind its ba
       if (verdict === 'left alone') fs.closeSync(reused)
     }
     check('SharedMemory.anonymous', SharedMemory.anonymous(4096))
-    const name = 'psm_test_reused_' + process.pid
+    const name = process.argv[1]
     check('SharedMemory.create', SharedMemory.create(name, 4096))
     shmUnlink(name)
     check('Channel.anonymous', Channel.anonymous())
-  `)
+  `, { args: [name] })
   t.is(child.code, 0, child.stderr)
   t.is(child.stdout, 'SharedMemory.anonymous: left alone\nSharedMemory.create: left alone\nChannel.anonymous: left alone\n')
 })

@@ -217,7 +217,9 @@ export interface Entries {
   /**
    * Sends `data` (taking the sending end if this handle has not yet),
    * waiting while the ring is full for at most `timeoutMs` (Infinity:
-   * forever; 0: not at all); false if the ring stayed full.
+   * forever; 0: not at all); false if the ring stayed full. Like every
+   * entry below that touches the channel's memory, it runs guarded: a
+   * peer that shrank the object is ERR_SHM_SHRUNK, not a SIGBUS.
    */
   channelSend(handle: object, data: ArrayBufferView | ArrayBuffer, timeoutMs: number): boolean
   /**

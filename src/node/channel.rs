@@ -67,6 +67,18 @@ impl Handle {
     std::cell::Ref::filter_map(self.channel.borrow(), Option::as_ref)
       .map_err(|_| Failure::Closed("channel"))
   }
+
+  /// Runs `body` (an entry's work on this channel) with its accesses to
+  /// the channel's memory guarded (see `Channel::guarded`); on a closed
+  /// handle, as it is, for `body` to say so. The channel is not borrowed
+  /// meanwhile: `body` borrows it itself, and `close` takes it.
+  pub fn guarded<T>(&self, body: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    let mapping = match self.open() {
+      Ok(channel) => Arc::clone(channel.mapping()),
+      Err(_) => return body(),
+    };
+    Channel::guarded(&mapping, body)
+  }
 }
 
 /// Wraps `channel` in a new handle whose collection closes it.
@@ -181,8 +193,18 @@ pub fn give_back_view(env: sys::napi_env, handle: &Handle, channel: &Channel) ->
   }
   // SAFETY: as above; deleted once, here.
   unsafe { sys::napi_delete_reference(env, view.buffer) };
-  channel.consume(view.next);
-  Ok(())
+  // Giving the bytes back writes the header: guarded, after the view is
+  // gone whatever the memory says.
+  Channel::guarded(channel.mapping(), || {
+    channel.consume(view.next);
+    Ok(())
+  })
+}
+
+/// Detaches the lent view, if any, and gives its bytes back to the sender.
+pub fn release(env: sys::napi_env, handle: &Handle) -> Outcome<()> {
+  let channel = handle.open()?;
+  give_back_view(env, handle, &channel)
 }
 
 /// Checks a target offset from JavaScript: an integer inside `target`.
@@ -415,12 +437,20 @@ impl Returned for ViewOrCode {
 /// the ends, closes the descriptor; the ring is unmapped once no view
 /// holds it. Later calls do nothing.
 pub fn close(env: sys::napi_env, handle: &Handle) -> Outcome<()> {
+  // A channel whose object a peer shrank still closes: only the writes to
+  // its header are skipped (guarded, they fail with Shrunk).
   if let Ok(channel) = handle.open() {
-    give_back_view(env, handle, &channel)?;
+    match give_back_view(env, handle, &channel) {
+      Ok(()) | Err(Failure::Shrunk) => {}
+      Err(failure) => return Err(failure),
+    }
   }
   let channel = handle.channel.borrow_mut().take();
   if let Some(channel) = &channel {
-    channel.leave();
+    let _ = Channel::guarded(channel.mapping(), || {
+      channel.leave();
+      Ok(())
+    });
   }
   drop(channel);
   Ok(())
@@ -454,13 +484,15 @@ pub fn channel_wait_async(
 ) -> napi::Result<Started> {
   let outcome = HandleArg::read(env.raw(), handle.raw(), "handle").and_then(|handle| {
     let handle = handle.get();
-    let channel = handle.open()?;
     let end = end_of(sending);
-    match channel.prepare_sleep(end)? {
+    let prepared = handle.guarded(|| handle.open()?.prepare_sleep(end))?;
+    match prepared {
       Prepared::Ready => Waited::NotEqual.code().map(Either::A),
       Prepared::Gone => Err(Failure::PeerGone(end.other().name())),
       Prepared::Sleep => {
-        let word = channel.sleeping_word(end)?;
+        // The wait's own looks at the word are safe from a shrink (see
+        // `probe`), and the kernel's are EFAULT.
+        let word = handle.open()?.sleeping_word(end)?;
         wait_async_on(env, word, 1, timeout_ms, settle, false)
       }
     }

@@ -422,14 +422,19 @@ entries! {
 
   /// Sends `data` (taking the sending end if this handle has not yet),
   /// waiting while the ring is full for at most `timeoutMs` (Infinity:
-  /// forever; 0: not at all); false if the ring stayed full.
+  /// forever; 0: not at all); false if the ring stayed full. Like every
+  /// entry below that touches the channel's memory, it runs guarded: a
+  /// peer that shrank the object is ERR_SHM_SHRUNK, not a SIGBUS.
   fn channelSend(env, handle: HandleArg, data: Bytes, timeoutMs: f64) -> bool {
-    let channel = handle.get().open()?;
-    // SAFETY: `data` is JavaScript memory that stays valid during this
-    // call, which runs no JavaScript.
-    unsafe {
-      channel.send(data.address, data.length, channels::deadline(timeoutMs), &mut || env_alive(env))
-    }
+    let handle = handle.get();
+    handle.guarded(|| {
+      let channel = handle.open()?;
+      // SAFETY: `data` is JavaScript memory that stays valid during this
+      // call, which runs no JavaScript.
+      unsafe {
+        channel.send(data.address, data.length, channels::deadline(timeoutMs), &mut || env_alive(env))
+      }
+    })
   }
 
   /// Receives the next message (taking the receiving end if this handle
@@ -438,7 +443,8 @@ entries! {
   /// ended and every message was received; -3 minus its length if it does
   /// not fit (it stays in the ring). Gives back a lent view first.
   fn channelReceiveInto(env, handle: HandleArg, target: Bytes, offset: f64, timeoutMs: f64) -> f64 {
-    channels::receive_into(env, handle.get(), target, offset, timeoutMs, &mut || env_alive(env))
+    let handle = handle.get();
+    handle.guarded(|| channels::receive_into(env, handle, target, offset, timeoutMs, &mut || env_alive(env)))
   }
 
   /// Receives like channelReceiveInto, then every message already
@@ -446,37 +452,37 @@ entries! {
   /// next multiple of 8) and `lengths` (a Uint32Array) has room for their
   /// lengths; returns how many, or channelReceiveInto's codes for the first.
   fn channelReceiveMany(env, handle: HandleArg, target: Bytes, offset: f64, lengths: Bytes, timeoutMs: f64) -> f64 {
-    channels::receive_many(env, handle.get(), target, offset, lengths, timeoutMs, &mut || env_alive(env))
+    let handle = handle.get();
+    handle.guarded(|| channels::receive_many(env, handle, target, offset, lengths, timeoutMs, &mut || env_alive(env)))
   }
 
   /// Lends the next message as an ArrayBuffer over the ring itself, until
   /// channelRelease or the next receive detaches it; -1 or -2 as
   /// channelReceiveInto. Refused where external buffers are.
   fn channelReceiveView(env, handle: HandleArg, timeoutMs: f64) -> ViewOrCode {
-    channels::lend_view(env, handle.get(), timeoutMs, &mut || env_alive(env))
+    let handle = handle.get();
+    handle.guarded(|| channels::lend_view(env, handle, timeoutMs, &mut || env_alive(env)))
   }
 
   /// Detaches the lent view, if any, and gives its message's bytes back to
   /// the sender.
   fn channelRelease(env, handle: HandleArg) -> () {
-    let handle = handle.get();
-    let channel = handle.open()?;
-    channels::give_back_view(env, handle, &channel)
+    channels::release(env, handle.get())
   }
 
   /// Ends the sending end: the receiver gets every message sent so far,
   /// then learns that no more will come.
   fn channelEnd(env, handle: HandleArg) -> () {
-    let ended = handle.get().open()?.end();
-    ended
+    let handle = handle.get();
+    handle.guarded(|| handle.open()?.end())
   }
 
   /// Whether the process holding the other end (`sending`: this handle
   /// sends, so the receiver's) died.
   fn channelPeerGone(env, handle: HandleArg, sending: Option<bool>) -> bool {
     let end = channels::end_of(sending.unwrap_or(false));
-    let gone = handle.get().open()?.peer_gone(end);
-    gone
+    let handle = handle.get();
+    handle.guarded(|| handle.open()?.peer_gone(end))
   }
 
   /// Closes the channel handle: detaches a lent view, gives up its ends,

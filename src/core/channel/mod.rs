@@ -32,6 +32,7 @@ use crate::core::descriptor;
 use crate::core::failure::{Failure, Outcome};
 use crate::core::mapping::Mapping;
 use crate::core::owner;
+use crate::core::probe;
 use crate::core::wait::{self, Waited};
 use crate::core::word::Word;
 use ends::{End, Identity};
@@ -109,16 +110,19 @@ impl Channel {
     let mapping = map(&fd, size)?;
     let id = new_id();
     let channel = Channel::new(fd, mapping, capacity, id)?;
-    channel.u64_at(ID_AT).store(id, Ordering::Relaxed);
-    channel.u32_at(VERSION_AT).store(VERSION, Ordering::Relaxed);
-    channel
-      .u32_at(HEADER_BYTES_AT)
-      .store(HEADER_BYTES as u32, Ordering::Relaxed);
-    channel
-      .u64_at(CAPACITY_AT)
-      .store(capacity, Ordering::Relaxed);
-    // Last, with release ordering: an end that sees the magic sees the rest.
-    channel.u64_at(MAGIC_AT).store(MAGIC, Ordering::Release);
+    Channel::guarded(&channel.mapping, || {
+      channel.u64_at(ID_AT).store(id, Ordering::Relaxed);
+      channel.u32_at(VERSION_AT).store(VERSION, Ordering::Relaxed);
+      channel
+        .u32_at(HEADER_BYTES_AT)
+        .store(HEADER_BYTES as u32, Ordering::Relaxed);
+      channel
+        .u64_at(CAPACITY_AT)
+        .store(capacity, Ordering::Relaxed);
+      // Last, with release ordering: an end that sees the magic sees the rest.
+      channel.u64_at(MAGIC_AT).store(MAGIC, Ordering::Release);
+      Ok(())
+    })?;
     Ok(channel)
   }
 
@@ -132,7 +136,7 @@ impl Channel {
       let size = descriptor::object_size(fd.as_raw_fd())?;
       if size >= HEADER_BYTES {
         let header = map(&fd, HEADER_BYTES)?;
-        let fixed = read_fixed(&header);
+        let fixed = Channel::guarded(&header, || Ok(read_fixed(&header)))?;
         if fixed.magic != 0 {
           break (fixed, size);
         }
@@ -185,6 +189,15 @@ impl Channel {
   /// The descriptor, for passing the channel to another process.
   pub fn fd(&self) -> RawFd {
     self.fd.as_raw_fd()
+  }
+
+  /// Runs `body`, guarding what it touches of the channel's memory (see
+  /// `Mapping::guarded`): if a peer shrank the object under the channel,
+  /// the call fails with `Shrunk`, and so does every call after it,
+  /// instead of ending the process with SIGBUS.
+  pub fn guarded<T>(mapping: &Mapping, body: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    let start = mapping.address().as_ptr().cast::<u8>();
+    mapping.guarded(start, mapping.length(), body)?
   }
 
   pub fn mapping(&self) -> &Arc<Mapping> {
@@ -599,6 +612,9 @@ impl Channel {
     if self.peer_gone_lately(end)? {
       return Ok(Prepared::Gone);
     }
+    if probe::cut_here() {
+      return Err(Failure::Shrunk);
+    }
     Ok(Prepared::Sleep)
   }
 
@@ -655,6 +671,11 @@ impl Channel {
         }
         return Err(Failure::PeerGone(end.other().name()));
       }
+      // Past a cut (see `guarded`) the words read are a stand-in's, which
+      // no one will change.
+      if probe::cut_here() {
+        return Err(Failure::Shrunk);
+      }
       let now = Instant::now();
       let slice_end = now + SLEEP_SLICE;
       let until = deadline.map_or(slice_end, |d| d.min(slice_end));
@@ -685,12 +706,17 @@ impl Drop for Channel {
     // number is left alone, neither unlocked (-1 fails with EBADF) nor
     // closed.
     let ours = self.descriptor.is_of(self.fd.as_fd());
-    for end in [End::Sender, End::Receiver] {
-      if self.holds(end) {
-        let fd = if ours { number } else { -1 };
-        ends::give_up(fd, self.identity, end, self.u64_at(end.holder_at()));
+    // Held by process, giving up an end writes the header: guarded, as a
+    // peer may have shrunk the object (then there is no one to tell).
+    let _ = Channel::guarded(&self.mapping, || {
+      for end in [End::Sender, End::Receiver] {
+        if self.holds(end) {
+          let fd = if ours { number } else { -1 };
+          ends::give_up(fd, self.identity, end, self.u64_at(end.holder_at()));
+        }
       }
-    }
+      Ok(())
+    });
     // SAFETY: `fd` is taken once, here, and never used after.
     let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
     if ours {

@@ -219,6 +219,16 @@ fn repair(address: usize) -> bool {
   true
 }
 
+/// Whether a guarded call running on this thread has met a cut page so
+/// far. A call that would sleep until the memory changes asks first: past
+/// a cut it would be watching a private stand-in page that no one writes.
+pub fn cut_here() -> bool {
+  let me = this_thread();
+  GUARD_SLOTS
+    .iter()
+    .any(|guard| guard.thread.load(Ordering::Relaxed) == me && guard.cut.load(Ordering::Relaxed))
+}
+
 /// The range `start .. start + length` was cut: a page of it was gone and
 /// is now private (see the module's notes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
