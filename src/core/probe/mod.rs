@@ -144,7 +144,9 @@ extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, context: *mut
 
 /// A range that one thread is accessing inside `guarded`; `thread` is 0
 /// while the slot is free. Only the thread that claimed a slot writes it,
-/// and only that thread's signal handler acts on it.
+/// and only that thread's signal handler acts on it. One cache line each,
+/// so threads guarding at once do not share one.
+#[repr(align(64))]
 struct Guard {
   thread: AtomicUsize,
   start: AtomicUsize,
@@ -247,13 +249,18 @@ pub fn guarded<T>(
 ) -> Result<T, Cut> {
   install();
   let me = this_thread();
+  // Each thread starts looking at its own place (thread pointers are
+  // spread apart), so threads seldom contend for one slot.
+  let first = (me >> 12) % GUARDS;
   let guard = loop {
-    let free = GUARD_SLOTS.iter().find(|guard| {
-      guard
-        .thread
-        .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
-    });
+    let free = (0..GUARDS)
+      .map(|i| &GUARD_SLOTS[(first + i) % GUARDS])
+      .find(|guard| {
+        guard
+          .thread
+          .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+          .is_ok()
+      });
     match free {
       Some(guard) => break guard,
       None => std::thread::yield_now(),
