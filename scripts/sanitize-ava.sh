@@ -51,9 +51,14 @@ children=(--trace-children=no)
 if [ "${VALGRIND_CHILDREN:-0}" = 1 ]; then
   children=(--trace-children=yes "--trace-children-skip=*/sh,*/bash,*/dash,*/ldd,*/unshare,*/git,*/env,*/python3*")
 fi
+# --vex-guest-chase=no and --px-default=allregs-at-mem-access: our SIGBUS
+# handler (src/core/probe) reads the faulting instruction's address and
+# resumes a faulted copy, which needs the registers as the program left
+# them; memcheck's defaults give a handler a translated block's state.
 cat >"$work/node" <<EOF
 #!/bin/sh
 exec valgrind --tool=memcheck --error-exitcode=99 --leak-check=no \\
+  --vex-guest-chase=no --px-default=allregs-at-mem-access \\
   --smc-check=all-non-file --num-callers=24 --child-silent-after-fork=yes \\
   ${children[*]@Q} --suppressions=$work/node.supp \\
   --log-file=$logs/%q{VALGRIND_SPEC}.%p.log \\

@@ -26,10 +26,12 @@
 //!
 //! What it cannot cover: a handler installed after ours (a JavaScript
 //! `process.on('SIGBUS')`, which Node documents as unsafe anyway) replaces
-//! it, and the load is then a SIGBUS as before. Under Valgrind the
-//! program counter a handler sees is not always the faulting instruction
-//! (its translation runs `load_word` inside its caller's block), so there
-//! the load is a SIGBUS as before too. Only SIGBUS is handled: Linux and
+//! it, and the load is then a SIGBUS as before. Valgrind by default hands
+//! a handler the state of a translated block, not of the faulting
+//! instruction (it runs `load_word` inside its caller's block), so there
+//! the load is a SIGBUS and a resumed copy goes astray, unless it runs
+//! with `--vex-guest-chase=no --px-default=allregs-at-mem-access`, as
+//! `.ci/run` and `scripts/sanitize-ava.sh` do. Only SIGBUS is handled: Linux and
 //! FreeBSD raise it for a page past the end of a shared memory object;
 //! macOS cannot shrink one.
 
