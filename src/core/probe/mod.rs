@@ -122,7 +122,21 @@ fn install() {
   });
 }
 
+/// Whether the kernel raised this SIGBUS for an access the thread made
+/// (one of the access codes), rather than someone sending it with `kill`
+/// or `sigqueue`: a sent one can land while the thread is at `load_word`,
+/// and must still end the process, not fail a wait.
+fn raised_by_access(info: *const libc::siginfo_t) -> bool {
+  // SAFETY: `info` is the kernel's siginfo_t for this SIGBUS, or null.
+  let code = unsafe { info.as_ref().map_or(0, |info| info.si_code) };
+  matches!(code, libc::BUS_ADRALN | libc::BUS_ADRERR | libc::BUS_OBJERR)
+}
+
 extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+  if !raised_by_access(info) {
+    pass_on(signal, info, context);
+    return;
+  }
   // SAFETY: the kernel passes a valid ucontext_t for a handler installed
   // with SA_SIGINFO; `program_counter` points into it.
   let pc = unsafe { platform::program_counter(context) };
@@ -192,13 +206,19 @@ fn repair(address: usize) -> bool {
     return false;
   }
   let me = this_thread();
-  let Some(guard) = GUARD_SLOTS.iter().find(|guard| {
-    guard.thread.load(Ordering::Relaxed) == me
-      && (guard.start.load(Ordering::Relaxed)..guard.end.load(Ordering::Relaxed)).contains(&address)
-  }) else {
+  // Every range this thread guards that holds the address: a guarded call
+  // made inside another must learn of the cut as well as the outer one.
+  let holding = || {
+    GUARD_SLOTS.iter().filter(move |guard| {
+      guard.thread.load(Ordering::Relaxed) == me
+        && (guard.start.load(Ordering::Relaxed)..guard.end.load(Ordering::Relaxed))
+          .contains(&address)
+    })
+  };
+  let Some(first) = holding().next() else {
     return false;
   };
-  let protections = if guard.writable.load(Ordering::Relaxed) {
+  let protections = if first.writable.load(Ordering::Relaxed) {
     libc::PROT_READ | libc::PROT_WRITE
   } else {
     libc::PROT_READ
@@ -219,7 +239,7 @@ fn repair(address: usize) -> bool {
   if placed == libc::MAP_FAILED {
     return false;
   }
-  guard.cut.store(true, Ordering::Relaxed);
+  holding().for_each(|guard| guard.cut.store(true, Ordering::Relaxed));
   true
 }
 
@@ -319,7 +339,7 @@ fn pass_on(signal: c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void
         default.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut default.sa_mask);
         libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
-        if info.is_null() || (*info).si_code <= 0 {
+        if !raised_by_access(info) {
           libc::raise(signal);
         }
       }
@@ -466,5 +486,74 @@ mod tests {
     assert!(GUARD_SLOTS
       .iter()
       .all(|guard| guard.thread.load(Ordering::Relaxed) != this_thread()));
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_guarded_call_inside_another_learns_of_the_cut_as_the_outer_one_does() {
+    let pages = TwoPages::new();
+    let base = pages.base;
+    pages.resize(1);
+    let mut inner = Ok(1);
+    let outer = guarded(base, 2 * PAGE, true, || {
+      inner = guarded(base, 2 * PAGE, true, || {
+        // SAFETY: a read of the mapping's second page, which the guard
+        // covers.
+        unsafe { std::ptr::read_volatile(base.add(PAGE)) }
+      });
+    });
+    assert_eq!(inner, Err(Cut));
+    assert_eq!(outer, Err(Cut));
+    assert!(GUARD_SLOTS
+      .iter()
+      .all(|guard| guard.thread.load(Ordering::Relaxed) != this_thread()));
+    let inner_alone = guarded(base, 2 * PAGE, true, || {
+      // SAFETY: as above; the page is the private stand-in by now.
+      unsafe { std::ptr::read_volatile(base.add(PAGE)) }
+    });
+    assert_eq!(inner_alone, Ok(0), "the stand-in page reads zeros");
+  }
+
+  /// A SIGBUS sent by someone (SI_USER) while the thread stands at
+  /// `load_word` is not taken for a cut page: it goes on to the handler
+  /// found before ours, or ends the process. The handler is called
+  /// directly with such a signal's info and a context at `load_word`, in a
+  /// child process so that a death can be seen.
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_sigbus_sent_while_at_the_load_is_not_taken_for_a_cut_page() {
+    install();
+    // SAFETY: zeroed siginfo_t and ucontext_t are valid values of these
+    // plain C structs; the child only calls the handler (which makes
+    // async-signal-safe calls) and _exit; the parent reaps it.
+    unsafe {
+      let mut info: libc::siginfo_t = std::mem::zeroed();
+      info.si_signo = libc::SIGBUS;
+      info.si_code = libc::SI_USER;
+      let mut context: libc::ucontext_t = std::mem::zeroed();
+      *platform::program_counter((&raw mut context).cast()) = load_word as *const () as usize;
+      let child = libc::fork();
+      assert!(child >= 0, "fork failed");
+      if child == 0 {
+        on_sigbus(libc::SIGBUS, &mut info, (&raw mut context).cast());
+        // Still here: the signal went to the handler found before ours
+        // (a Rust test binary has std's, which swallows a sent one). It
+        // must not have been taken for a fault at the load.
+        let at = *platform::program_counter((&raw mut context).cast());
+        libc::_exit(if at == load_word as *const () as usize {
+          0
+        } else {
+          1
+        });
+      }
+      let mut status = 0;
+      assert_eq!(libc::waitpid(child, &mut status, 0), child);
+      let ended_by_sigbus = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS;
+      let passed_on = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+      assert!(
+        ended_by_sigbus || passed_on,
+        "the sent SIGBUS was taken for a cut page (status {status:#x})"
+      );
+    }
   }
 }
