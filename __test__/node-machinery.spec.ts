@@ -250,3 +250,71 @@ test('a worker that drops its mappings and exits before their finalizers run lea
   t.is(child.code, 0, child.stderr)
   t.is(child.stdout.trim(), '0')
 })
+
+// Since Node 24, markAsUntransferable() also makes a buffer impossible to
+// detach, and Node-API's detach then ends the process (a failed V8 Check).
+// close(), munmap() and a channel's release() leave such a buffer attached
+// instead: it shows the private placeholder (zeros) or, for a lent view,
+// the ring. Everything is dropped and collected before the exit, because
+// Node 26 itself aborts at exit while cleaning up an external buffer
+// marked this way that is still alive (src/node/buffers.rs).
+test('close, munmap and release of a buffer marked untransferable neither abort nor leave it on the shared pages', async (t) => {
+  const child = await runNode(
+    `
+    const { markAsUntransferable } = require('worker_threads')
+    const { SharedMemory, Channel, mmap, munmap, shmOpenAnonymous, shmFtruncate, shmClose } = require('posix-shm')
+    const probe = new ArrayBuffer(1)
+    markAsUntransferable(probe)
+    let stops = false
+    if (typeof probe.transfer === 'function') try { probe.transfer() } catch { stops = true }
+    const run = () => {
+      const out = { stops }
+      const shm = SharedMemory.anonymous(1 << 16)
+      shm.buffer.fill(7)
+      const view = new Uint8Array(shm.buffer.buffer)
+      markAsUntransferable(shm.buffer.buffer)
+      shm.close()
+      out.close = [view.length, view.length > 0 && view.some((byte) => byte !== 0)]
+      const fd = shmOpenAnonymous()
+      shmFtruncate(fd, 4096)
+      const mapped = mmap(4096, ['read', 'write'], fd)
+      new Uint8Array(mapped).fill(9)
+      markAsUntransferable(mapped)
+      munmap(mapped)
+      out.munmap = [mapped.byteLength, mapped.byteLength > 0 && new Uint8Array(mapped).some((byte) => byte !== 0)]
+      try { munmap(mapped) } catch (error) { out.again = error.code }
+      shmClose(fd)
+      const sender = Channel.anonymous({ capacity: 4096 })
+      const receiver = Channel.fromFd(sender.fd)
+      for (const word of ['one', 'two', 'three', 'four']) sender.send(Buffer.from(word))
+      const lent = receiver.receiveView()
+      markAsUntransferable(lent.buffer)
+      receiver.release()
+      const next = receiver.receiveView()
+      markAsUntransferable(next.buffer)
+      out.received = [receiver.receive().toString(), receiver.receiveView().toString()]
+      receiver.close()
+      sender.close()
+      out.views = [lent.length, next.length]
+      console.log(JSON.stringify(out))
+    }
+    run()
+    ;(async () => {
+      for (let i = 0; i < 5; i++) {
+        gc()
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })()
+    `,
+    { nodeOptions: ['--expose-gc'] },
+  )
+  t.is(child.signal, null, child.stderr)
+  t.is(child.code, 0, child.stderr)
+  const out = JSON.parse(child.stdout) as { stops: boolean; close: unknown; munmap: unknown; again: string; received: string[]; views: number[] }
+  t.is(out.stops, Number(process.versions.node.split('.')[0]) >= 24, 'markAsUntransferable stops detaching from Node 24 on')
+  t.deepEqual(out.close, out.stops ? [1 << 16, false] : [0, false], 'after close: the placeholder, or detached')
+  t.deepEqual(out.munmap, out.stops ? [4096, false] : [0, false], 'after munmap: the placeholder, or detached')
+  t.is(out.again, 'ERR_INVALID_ARG_VALUE', 'a second munmap finds no live mapping')
+  t.deepEqual(out.received, ['three', 'four'], 'the channel went on after each view came back')
+  t.deepEqual(out.views, out.stops ? [3, 3] : [0, 0], 'given-back views: still attached (to the ring), or detached')
+})

@@ -18,6 +18,7 @@ import { constants } from './constants'
 import { ShmError, invalidType, outOfRange, stateError, systemError } from './errors'
 import type { AbortSignalLike, NodeBuffer } from './host-types'
 import type { Permission } from './keywords'
+import { canDetach } from './mappings'
 import { native } from './native'
 import { shmClose, shmOpen, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
@@ -311,7 +312,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
   /** A message, null at the end, or undefined if none came within `timeout`. */
   #receive(timeout: number): NodeBuffer | null | undefined {
     const handle = this.#open()
-    this.#view = undefined
+    this.#giveBackView(handle)
     const pool = this.#pool
     for (;;) {
       const result = native.channelReceiveInto(handle, pool.buffer, pool.offset, timeout)
@@ -333,7 +334,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const timeout = timeoutOption(options)
     const max = options?.max === undefined ? DEFAULT_BATCH : validateInteger(options.max, 'options.max', 1, MAX_BATCH)
     const handle = this.#open()
-    this.#view = undefined
+    this.#giveBackView(handle)
     if (this.#lengths.length < max) this.#lengths = new Uint32Array(max)
     const lengths = this.#lengths.length === max ? this.#lengths : this.#lengths.subarray(0, max)
     const pool = this.#pool
@@ -378,6 +379,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const timeout = timeoutOption(options)
     const handle = this.#open()
     if (!native.externalBuffersAllowed()) return this.receive(options)
+    this.#giveBackView(handle)
     const result = native.channelReceiveView(handle, timeout)
     if (typeof result === 'number') {
       if (result === ENDED) return null
@@ -390,8 +392,21 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
   /** Gives back the message `receiveView` lent (detaching its Buffer). Does nothing if none is lent. */
   release(): void {
     if (this.#handle === undefined) return
+    const view = this.#view
     this.#view = undefined
-    native.channelRelease(this.#handle)
+    native.channelRelease(this.#handle, view === undefined || canDetach(view))
+  }
+
+  /**
+   * Gives back a lent view before a receive, which would otherwise do it
+   * natively: here it can be told not to detach one that cannot be
+   * (marked untransferable, Node 24+), which then shows whatever the
+   * sender writes there next. Node-API would end the process instead.
+   */
+  #giveBackView(handle: object): void {
+    const view = this.#view
+    this.#view = undefined
+    if (view !== undefined) native.channelRelease(handle, canDetach(view))
   }
 
   /** Messages until the sender ends the channel, received asynchronously. */
@@ -463,13 +478,14 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const handle = this.#handle
     if (handle === undefined) return
     this.#handle = undefined
+    const view = this.#view
     this.#view = undefined
     for (const pending of [...this.#pending]) {
       pending.done()
       pending.cancel()
       pending.reject(closedError())
     }
-    native.channelClose(handle)
+    native.channelClose(handle, view === undefined || canDetach(view))
   }
 
   /**

@@ -132,10 +132,11 @@ export interface Entries {
    */
   mmapSharedBuffer(length: number, protections: number, fd: number, offset: number): SharedArrayBuffer
   /**
-   * Detaches the ArrayBuffer (given it or a view on it) and unmaps its
-   * memory once nothing can still use it.
+   * Detaches the ArrayBuffer (given it or a view on it; `detach` false:
+   * one that cannot be detached, left to show a placeholder; default
+   * true) and unmaps its memory once nothing can still use it.
    */
-  munmapShared(mapped: ArrayBuffer | ArrayBufferView): void
+  munmapShared(mapped: ArrayBuffer | ArrayBufferView, detach?: boolean): void
   /**
    * Waits on a word of a mapping while it holds `value`; 0 ok,
    * 1 not-equal, 2 timed-out, 3 cancelled (the environment is ending).
@@ -244,10 +245,11 @@ export interface Entries {
    */
   channelReceiveView(handle: object, timeoutMs: number): ArrayBuffer | number
   /**
-   * Detaches the lent view, if any, and gives its message's bytes back to
-   * the sender.
+   * Detaches the lent view, if any (unless `detach` is false: one that
+   * cannot be detached; default true), and gives its message's bytes back
+   * to the sender.
    */
-  channelRelease(handle: object): void
+  channelRelease(handle: object, detach?: boolean): void
   /**
    * Ends the sending end: the receiver gets every message sent so far,
    * then learns that no more will come.
@@ -259,10 +261,11 @@ export interface Entries {
    */
   channelPeerGone(handle: object, sending?: boolean): boolean
   /**
-   * Closes the channel handle: detaches a lent view, gives up its ends,
-   * closes its descriptor. Later calls do nothing.
+   * Closes the channel handle: detaches a lent view (`detach` as for
+   * channelRelease), gives up its ends, closes its descriptor. Later
+   * calls do nothing.
    */
-  channelClose(handle: object): void
+  channelClose(handle: object, detach?: boolean): void
   /**
    * How many threads posix-shm runs for pending waitAsync calls, idle
    * ones included (a diagnostic).

@@ -371,9 +371,12 @@ unsafe extern "C" fn finalize_object(_env: sys::napi_env, data: *mut c_void, _hi
   claims.release(Claim::Object);
 }
 
-/// Detaches `array_buffer` and unmaps its range, if it is a live mapping
-/// of ours; otherwise touches nothing and says so.
-pub fn unmap(env: sys::napi_env, array_buffer: sys::napi_value) -> Outcome<()> {
+/// Detaches `array_buffer` (unless `detach` is false: the caller found it
+/// cannot be detached) and unmaps its range, if it is a live mapping of
+/// ours; otherwise touches nothing and says so. A buffer left attached
+/// shows the placeholder from then on, since its object claim keeps the
+/// range until the object is collected.
+pub fn unmap(env: sys::napi_env, array_buffer: sys::napi_value, detach: bool) -> Outcome<()> {
   let mut data = ptr::null_mut();
   let mut length = 0usize;
   // SAFETY: `array_buffer` is an ArrayBuffer handle valid for this call;
@@ -423,8 +426,12 @@ pub fn unmap(env: sys::napi_env, array_buffer: sys::napi_value) -> Outcome<()> {
     return Err(failure);
   }
   // Detach: once this succeeds no JavaScript value reaches the range.
-  // SAFETY: `array_buffer` is a valid ArrayBuffer handle for this call.
-  let status = unsafe { sys::napi_detach_arraybuffer(env, array_buffer) };
+  let status = if detach {
+    // SAFETY: `array_buffer` is a valid ArrayBuffer handle for this call.
+    unsafe { sys::napi_detach_arraybuffer(env, array_buffer) }
+  } else {
+    sys::Status::napi_ok
+  };
   if let Err(failure) = check(status, "napi_detach_arraybuffer") {
     // Still reachable: put it back untouched (the object claim ends when
     // the object is collected, as usual).

@@ -174,15 +174,22 @@ pub const ENDED: f64 = -2.0;
 /// its length (nothing taken from the ring).
 pub const TOO_LARGE: f64 = -3.0;
 
-/// Gives back the message lent as a view, detaching its buffer first.
-pub fn give_back_view(env: sys::napi_env, handle: &Handle, channel: &Channel) -> Outcome<()> {
+/// Gives back the message lent as a view, detaching its buffer first
+/// (unless `detach` is false: the facade found it cannot be detached, and
+/// the view then shows whatever the sender writes there next).
+pub fn give_back_view(
+  env: sys::napi_env,
+  handle: &Handle,
+  channel: &Channel,
+  detach: bool,
+) -> Outcome<()> {
   let Some(view) = handle.view.take() else {
     return Ok(());
   };
   let mut buffer = ptr::null_mut();
   // SAFETY: the reference was made in this environment and not deleted.
   let status = unsafe { sys::napi_get_reference_value(env, view.buffer, &mut buffer) };
-  if status == sys::Status::napi_ok && !buffer.is_null() {
+  if detach && status == sys::Status::napi_ok && !buffer.is_null() {
     // SAFETY: `buffer` is the ArrayBuffer we made over the message; after
     // this no JavaScript reaches it.
     let status = unsafe { sys::napi_detach_arraybuffer(env, buffer) };
@@ -201,10 +208,11 @@ pub fn give_back_view(env: sys::napi_env, handle: &Handle, channel: &Channel) ->
   })
 }
 
-/// Detaches the lent view, if any, and gives its bytes back to the sender.
-pub fn release(env: sys::napi_env, handle: &Handle) -> Outcome<()> {
+/// Detaches the lent view, if any (see `give_back_view` for `detach`),
+/// and gives its bytes back to the sender.
+pub fn release(env: sys::napi_env, handle: &Handle, detach: bool) -> Outcome<()> {
   let channel = handle.open()?;
-  give_back_view(env, handle, &channel)
+  give_back_view(env, handle, &channel, detach)
 }
 
 /// Checks a target offset from JavaScript: an integer inside `target`.
@@ -240,7 +248,7 @@ pub fn receive_into(
 ) -> Outcome<f64> {
   let channel = handle.open()?;
   let offset = target_offset(&target, offset)?;
-  give_back_view(env, handle, &channel)?;
+  give_back_view(env, handle, &channel, true)?;
   match channel.next(deadline(timeout_ms), alive)? {
     Next::TimedOut => Ok(TIMED_OUT),
     Next::Ended => Ok(ENDED),
@@ -278,7 +286,7 @@ pub fn receive_many(
       "The value of \"lengths\" is out of range. It must have room for one length".into(),
     ));
   }
-  give_back_view(env, handle, &channel)?;
+  give_back_view(env, handle, &channel, true)?;
   let (mut at, mut length, mut next) = match channel.next(deadline(timeout_ms), alive)? {
     Next::TimedOut => return Ok(TIMED_OUT),
     Next::Ended => return Ok(ENDED),
@@ -328,7 +336,7 @@ pub fn lend_view(
   if !crate::node::buffers::allowed() {
     return Err(Failure::NoExternalBuffers);
   }
-  give_back_view(env, handle, &channel)?;
+  give_back_view(env, handle, &channel, true)?;
   let (at, length, next) = match channel.next(deadline(timeout_ms), alive)? {
     Next::TimedOut => return Ok(ViewOrCode::Code(TIMED_OUT)),
     Next::Ended => return Ok(ViewOrCode::Code(ENDED)),
@@ -436,11 +444,11 @@ impl Returned for ViewOrCode {
 /// Closes the channel: gives back a lent view (detaching it), gives up
 /// the ends, closes the descriptor; the ring is unmapped once no view
 /// holds it. Later calls do nothing.
-pub fn close(env: sys::napi_env, handle: &Handle) -> Outcome<()> {
+pub fn close(env: sys::napi_env, handle: &Handle, detach: bool) -> Outcome<()> {
   // A channel whose object a peer shrank still closes: only the writes to
   // its header are skipped (guarded, they fail with Shrunk).
   if let Ok(channel) = handle.open() {
-    match give_back_view(env, handle, &channel) {
+    match give_back_view(env, handle, &channel, detach) {
       Ok(()) | Err(Failure::Shrunk) => {}
       Err(failure) => return Err(failure),
     }

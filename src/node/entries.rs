@@ -307,10 +307,11 @@ entries! {
     buffers::hand_out_shared(env, mapping).map(NewSharedArrayBuffer)
   }
 
-  /// Detaches the ArrayBuffer (given it or a view on it) and unmaps its
-  /// memory once nothing can still use it.
-  fn munmapShared(env, mapped: ArrayBufferOf) -> () {
-    buffers::unmap(env, mapped.0)
+  /// Detaches the ArrayBuffer (given it or a view on it; `detach` false:
+  /// one that cannot be detached, left to show a placeholder; default
+  /// true) and unmaps its memory once nothing can still use it.
+  fn munmapShared(env, mapped: ArrayBufferOf, detach: Option<bool>) -> () {
+    buffers::unmap(env, mapped.0, detach.unwrap_or(true))
   }
 
   /// Waits on a word of a mapping while it holds `value`; 0 ok,
@@ -464,10 +465,11 @@ entries! {
     handle.guarded(|| channels::lend_view(env, handle, timeoutMs, &mut || env_alive(env)))
   }
 
-  /// Detaches the lent view, if any, and gives its message's bytes back to
-  /// the sender.
-  fn channelRelease(env, handle: HandleArg) -> () {
-    channels::release(env, handle.get())
+  /// Detaches the lent view, if any (unless `detach` is false: one that
+  /// cannot be detached; default true), and gives its message's bytes back
+  /// to the sender.
+  fn channelRelease(env, handle: HandleArg, detach: Option<bool>) -> () {
+    channels::release(env, handle.get(), detach.unwrap_or(true))
   }
 
   /// Ends the sending end: the receiver gets every message sent so far,
@@ -485,10 +487,11 @@ entries! {
     handle.guarded(|| handle.open()?.peer_gone(end))
   }
 
-  /// Closes the channel handle: detaches a lent view, gives up its ends,
-  /// closes its descriptor. Later calls do nothing.
-  fn channelClose(env, handle: HandleArg) -> () {
-    channels::close(env, handle.get())
+  /// Closes the channel handle: detaches a lent view (`detach` as for
+  /// channelRelease), gives up its ends, closes its descriptor. Later
+  /// calls do nothing.
+  fn channelClose(env, handle: HandleArg, detach: Option<bool>) -> () {
+    channels::close(env, handle.get(), detach.unwrap_or(true))
   }
 
   /// How many threads posix-shm runs for pending waitAsync calls, idle
