@@ -269,6 +269,10 @@ test('close, munmap and release of a buffer marked untransferable neither abort 
     if (typeof probe.transfer === 'function') try { probe.transfer() } catch { stops = true }
     const run = () => {
       const out = { stops }
+      const plain = SharedMemory.anonymous(4096)
+      const plainView = new Uint8Array(plain.buffer.buffer)
+      plain.close()
+      out.plain = plainView.length
       const shm = SharedMemory.anonymous(1 << 16)
       shm.buffer.fill(7)
       const view = new Uint8Array(shm.buffer.buffer)
@@ -310,7 +314,8 @@ test('close, munmap and release of a buffer marked untransferable neither abort 
   )
   t.is(child.signal, null, child.stderr)
   t.is(child.code, 0, child.stderr)
-  const out = JSON.parse(child.stdout) as { stops: boolean; close: unknown; munmap: unknown; again: string; received: string[]; views: number[] }
+  const out = JSON.parse(child.stdout) as { stops: boolean; plain: number; close: unknown; munmap: unknown; again: string; received: string[]; views: number[] }
+  t.is(out.plain, 0, 'an unmarked mapping is detached by close()')
   t.is(out.stops, Number(process.versions.node.split('.')[0]) >= 24, 'markAsUntransferable stops detaching from Node 24 on')
   t.deepEqual(out.close, out.stops ? [1 << 16, false] : [0, false], 'after close: the placeholder, or detached')
   t.deepEqual(out.munmap, out.stops ? [4096, false] : [0, false], 'after munmap: the placeholder, or detached')

@@ -18,7 +18,7 @@ import { constants } from './constants'
 import { ShmError, invalidType, outOfRange, stateError, systemError } from './errors'
 import type { AbortSignalLike, NodeBuffer } from './host-types'
 import type { Permission } from './keywords'
-import { canDetach } from './mappings'
+import { releaseAndDetach } from './mappings'
 import { native } from './native'
 import { shmClose, shmOpen, shmUnlink } from './shm'
 import { normalizeName, permissionBits, validateFd, validateInteger, validateObject } from './validate'
@@ -392,21 +392,21 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
   /** Gives back the message `receiveView` lent (detaching its Buffer). Does nothing if none is lent. */
   release(): void {
     if (this.#handle === undefined) return
+    const handle = this.#handle
     const view = this.#view
     this.#view = undefined
-    native.channelRelease(this.#handle, view === undefined || canDetach(view))
+    releaseAndDetach(view, (detach) => native.channelRelease(handle, detach))
   }
 
   /**
    * Gives back a lent view before a receive, which would otherwise do it
-   * natively: here it can be told not to detach one that cannot be
-   * (marked untransferable, Node 24+), which then shows whatever the
-   * sender writes there next. Node-API would end the process instead.
+   * natively, always detaching through Node-API: that ends the process
+   * for a view marked untransferable on Node 24+ (see `releaseAndDetach`).
    */
   #giveBackView(handle: object): void {
     const view = this.#view
     this.#view = undefined
-    if (view !== undefined) native.channelRelease(handle, canDetach(view))
+    if (view !== undefined) releaseAndDetach(view, (detach) => native.channelRelease(handle, detach))
   }
 
   /** Messages until the sender ends the channel, received asynchronously. */
@@ -485,7 +485,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
       pending.cancel()
       pending.reject(closedError())
     }
-    native.channelClose(handle, view === undefined || canDetach(view))
+    releaseAndDetach(view, (detach) => native.channelClose(handle, detach))
   }
 
   /**

@@ -52,25 +52,31 @@ export function isOwned(value: ArrayBuffer | ArrayBufferView): boolean {
   return owned.has(bufferOf(value) as ArrayBuffer)
 }
 
-// Since Node 24, `markAsUntransferable(buffer)` also makes the buffer
-// impossible to detach, and Node-API's napi_detach_arraybuffer then ends
-// the process (a failed V8 `Check`) instead of returning an error. Such a
-// buffer is unmapped without detaching: it then shows a private
-// placeholder (zeros; writes land nowhere shared) until it is collected.
-type Untransferable = { markAsUntransferable?: (value: object) => void; isMarkedAsUntransferable?: (value: object) => boolean }
+// Since Node 24, `markAsUntransferable(buffer)` also gives the buffer a
+// detach key, and Node-API's napi_detach_arraybuffer then ends the process
+// (a failed V8 Check) instead of returning an error. No question tells such
+// a buffer apart beforehand (Node reports every external buffer as marked
+// untransferable). So where the mark stops detaching, the facade detaches
+// our buffers itself with the engine's transfer(0), which lets go of the
+// memory (nothing is moved) and throws a TypeError for a marked buffer:
+// that one stays attached, showing the private placeholder (zeros) or, for
+// a lent channel view, the ring.
+type Untransferable = { markAsUntransferable?: (value: object) => void }
+type Transfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer
 const untransferable = workerThreads as unknown as Untransferable
+/** The engine's own transfer(), taken before import-effects.ts patches it. */
+const engineTransfer = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer
 let markStopsDetaching: boolean | undefined
 
-/** Whether this runtime's untransferable mark also stops detaching (tried once, on a buffer of our own). */
+/** Whether this runtime's untransferable mark stops detaching (tried once, on a buffer of our own). */
 function markingStopsDetaching(): boolean {
   if (markStopsDetaching === undefined) {
     markStopsDetaching = false
-    const transfer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer) => ArrayBuffer }).transfer
-    if (typeof untransferable.markAsUntransferable === 'function' && typeof untransferable.isMarkedAsUntransferable === 'function' && typeof transfer === 'function') {
+    if (typeof untransferable.markAsUntransferable === 'function' && typeof engineTransfer === 'function') {
       const probe = new ArrayBuffer(1)
       untransferable.markAsUntransferable(probe)
       try {
-        transfer.call(probe)
+        engineTransfer.call(probe)
       } catch {
         markStopsDetaching = true
       }
@@ -79,7 +85,19 @@ function markingStopsDetaching(): boolean {
   return markStopsDetaching
 }
 
-/** Whether the ArrayBuffer of `value` can be detached without ending the process. */
-export function canDetach(value: ArrayBuffer | ArrayBufferView): boolean {
-  return !(markingStopsDetaching() && untransferable.isMarkedAsUntransferable!(bufferOf(value)))
+/**
+ * Runs `release`, a native call that unmaps or gives back the memory of
+ * `value` (an ArrayBuffer or a view on one) and detaches it when told to;
+ * where detaching is ours to do (see above), does it afterwards. If
+ * `release` throws, nothing is detached.
+ */
+export function releaseAndDetach(value: ArrayBuffer | ArrayBufferView | undefined, release: (detach: boolean) => void): void {
+  const ours = value !== undefined && markingStopsDetaching()
+  release(!ours)
+  if (!ours) return
+  try {
+    engineTransfer!.call(bufferOf(value) as ArrayBuffer, 0)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+  }
 }

@@ -4,7 +4,7 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { isArrayBuffer, isArrayBufferView, isSharedArrayBuffer } from 'node:util/types'
 
-import { canDetach, isOwned, trackMapping } from './mappings'
+import { isOwned, releaseAndDetach, trackMapping } from './mappings'
 import { native } from './native'
 import { invalidType, invalidValue } from './errors'
 import type { OpenFlag, Permission, Protection } from './keywords'
@@ -134,7 +134,7 @@ export function munmap(mapped: ArrayBuffer | ArrayBufferView): void {
   if (isOwned(mapped)) {
     throw invalidValue('mapped', "belongs to a SharedMemory: call that object's close(), which also closes its descriptor", mapped)
   }
-  native.munmapShared(mapped, canDetach(mapped))
+  releaseAndDetach(mapped, (detach) => native.munmapShared(mapped, detach))
 }
 
 /** Removes the name `name`; objects stay alive while open or mapped anywhere. */

@@ -132,9 +132,9 @@ export interface Entries {
    */
   mmapSharedBuffer(length: number, protections: number, fd: number, offset: number): SharedArrayBuffer
   /**
-   * Detaches the ArrayBuffer (given it or a view on it; `detach` false:
-   * one that cannot be detached, left to show a placeholder; default
-   * true) and unmaps its memory once nothing can still use it.
+   * Detaches the ArrayBuffer (given it or a view on it; unless `detach`
+   * is false: the caller does that, default true) and unmaps its memory
+   * once nothing can still use it.
    */
   munmapShared(mapped: ArrayBuffer | ArrayBufferView, detach?: boolean): void
   /**
@@ -245,9 +245,9 @@ export interface Entries {
    */
   channelReceiveView(handle: object, timeoutMs: number): ArrayBuffer | number
   /**
-   * Detaches the lent view, if any (unless `detach` is false: one that
-   * cannot be detached; default true), and gives its message's bytes back
-   * to the sender.
+   * Detaches the lent view, if any (unless `detach` is false: the caller
+   * does that, default true), and gives its message's bytes back to the
+   * sender.
    */
   channelRelease(handle: object, detach?: boolean): void
   /**

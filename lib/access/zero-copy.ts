@@ -4,7 +4,7 @@
 // mapped memory; waits and notifies name the word to the native side by an
 // Int32Array over the whole mapping and an offset.
 
-import { canDetach, markOwned } from '../mappings'
+import { markOwned, releaseAndDetach } from '../mappings'
 import type { HostBuffer } from '../host-types'
 import { native } from '../native'
 import { mmap } from '../shm'
@@ -96,6 +96,7 @@ export class ZeroCopyAccess implements Access {
     if (!(this.#mapped instanceof ArrayBuffer)) return
     // `munmap` refuses our buffer, but a direct call to the binding can
     // unmap (and so detach) it: then there is nothing left to unmap.
-    if (this.#mapped.byteLength !== 0) native.munmapShared(this.#mapped, canDetach(this.#mapped))
+    const mapped = this.#mapped
+    if (mapped.byteLength !== 0) releaseAndDetach(mapped, (detach) => native.munmapShared(mapped, detach))
   }
 }

@@ -371,11 +371,11 @@ unsafe extern "C" fn finalize_object(_env: sys::napi_env, data: *mut c_void, _hi
   claims.release(Claim::Object);
 }
 
-/// Detaches `array_buffer` (unless `detach` is false: the caller found it
-/// cannot be detached) and unmaps its range, if it is a live mapping of
-/// ours; otherwise touches nothing and says so. A buffer left attached
-/// shows the placeholder from then on, since its object claim keeps the
-/// range until the object is collected.
+/// Detaches `array_buffer` (unless `detach` is false: the facade detaches
+/// it itself, or finds it cannot be, see lib/mappings.ts) and unmaps its
+/// range, if it is a live mapping of ours; otherwise touches nothing and
+/// says so. A buffer left attached shows the placeholder from then on,
+/// since its object claim keeps the range until the object is collected.
 pub fn unmap(env: sys::napi_env, array_buffer: sys::napi_value, detach: bool) -> Outcome<()> {
   let mut data = ptr::null_mut();
   let mut length = 0usize;

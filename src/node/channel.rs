@@ -175,8 +175,8 @@ pub const ENDED: f64 = -2.0;
 pub const TOO_LARGE: f64 = -3.0;
 
 /// Gives back the message lent as a view, detaching its buffer first
-/// (unless `detach` is false: the facade found it cannot be detached, and
-/// the view then shows whatever the sender writes there next).
+/// (unless `detach` is false: the facade detaches it itself, or finds it
+/// cannot be, and then the view shows whatever the sender writes next).
 pub fn give_back_view(
   env: sys::napi_env,
   handle: &Handle,

@@ -307,9 +307,9 @@ entries! {
     buffers::hand_out_shared(env, mapping).map(NewSharedArrayBuffer)
   }
 
-  /// Detaches the ArrayBuffer (given it or a view on it; `detach` false:
-  /// one that cannot be detached, left to show a placeholder; default
-  /// true) and unmaps its memory once nothing can still use it.
+  /// Detaches the ArrayBuffer (given it or a view on it; unless `detach`
+  /// is false: the caller does that, default true) and unmaps its memory
+  /// once nothing can still use it.
   fn munmapShared(env, mapped: ArrayBufferOf, detach: Option<bool>) -> () {
     buffers::unmap(env, mapped.0, detach.unwrap_or(true))
   }
@@ -465,9 +465,9 @@ entries! {
     handle.guarded(|| channels::lend_view(env, handle, timeoutMs, &mut || env_alive(env)))
   }
 
-  /// Detaches the lent view, if any (unless `detach` is false: one that
-  /// cannot be detached; default true), and gives its message's bytes back
-  /// to the sender.
+  /// Detaches the lent view, if any (unless `detach` is false: the caller
+  /// does that, default true), and gives its message's bytes back to the
+  /// sender.
   fn channelRelease(env, handle: HandleArg, detach: Option<bool>) -> () {
     channels::release(env, handle.get(), detach.unwrap_or(true))
   }
