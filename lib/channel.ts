@@ -395,7 +395,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
     const handle = this.#handle
     const view = this.#view
     this.#view = undefined
-    releaseAndDetach(view, (detach) => native.channelRelease(handle, detach))
+    releaseAndDetach(view, (detach) => native.channelRelease(handle, detach), true)
   }
 
   /**
@@ -406,7 +406,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
   #giveBackView(handle: object): void {
     const view = this.#view
     this.#view = undefined
-    if (view !== undefined) releaseAndDetach(view, (detach) => native.channelRelease(handle, detach))
+    if (view !== undefined) releaseAndDetach(view, (detach) => native.channelRelease(handle, detach), true)
   }
 
   /** Messages until the sender ends the channel, received asynchronously. */
@@ -485,7 +485,7 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
       pending.cancel()
       pending.reject(closedError())
     }
-    releaseAndDetach(view, (detach) => native.channelClose(handle, detach))
+    releaseAndDetach(view, (detach) => native.channelClose(handle, detach), true)
   }
 
   /**

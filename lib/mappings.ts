@@ -89,15 +89,27 @@ function markingStopsDetaching(): boolean {
  * Runs `release`, a native call that unmaps or gives back the memory of
  * `value` (an ArrayBuffer or a view on one) and detaches it when told to;
  * where detaching is ours to do (see above), does it afterwards. If
- * `release` throws, nothing is detached.
+ * `release` throws, nothing is detached, unless `evenOnError` (a channel
+ * gives its lent view back, detached, even when it then fails).
  */
-export function releaseAndDetach(value: ArrayBuffer | ArrayBufferView | undefined, release: (detach: boolean) => void): void {
+export function releaseAndDetach(
+  value: ArrayBuffer | ArrayBufferView | undefined,
+  release: (detach: boolean) => void,
+  evenOnError = false,
+): void {
   const ours = value !== undefined && markingStopsDetaching()
-  release(!ours)
-  if (!ours) return
+  if (!ours) return release(true)
+  let released = false
   try {
-    engineTransfer!.call(bufferOf(value) as ArrayBuffer, 0)
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error
+    release(false)
+    released = true
+  } finally {
+    if (released || evenOnError) {
+      try {
+        engineTransfer!.call(bufferOf(value) as ArrayBuffer, 0)
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error
+      }
+    }
   }
 }
