@@ -208,14 +208,22 @@ impl Mapping {
     length: usize,
     access: impl FnOnce() -> T,
   ) -> Outcome<T> {
-    if self.cut.load(Ordering::Acquire) {
-      return Err(Failure::Shrunk);
-    }
+    self.refuse_if_cut()?;
     let writable = self.protections.contains(ProtFlags::PROT_WRITE);
     probe::guarded(start, length, writable, access).map_err(|_| {
       self.cut.store(true, Ordering::Release);
       Failure::Shrunk
     })
+  }
+
+  /// `Shrunk` once a guarded access met a page a peer cut away: the
+  /// mapping no longer shows the object there.
+  pub fn refuse_if_cut(&self) -> Outcome<()> {
+    if self.cut.load(Ordering::Acquire) {
+      Err(Failure::Shrunk)
+    } else {
+      Ok(())
+    }
   }
 
   /// The 32-bit word at `offset`, if it is 4-aligned and inside the

@@ -177,7 +177,11 @@ impl MappedRegion {
 
   fn word(&self, offset: f64, needed: ProtFlags) -> Outcome<Word> {
     let offset = args::byte_count(offset, "byteOffset")? as usize;
-    Word::new(Arc::clone(self.mapping()?), offset, needed)
+    let mapping = self.mapping()?;
+    // Past a cut the page may be a private stand-in: a wait there would
+    // watch a word no peer writes, a notify wake no one.
+    mapping.refuse_if_cut()?;
+    Word::new(Arc::clone(mapping), offset, needed)
   }
 
   /// Runs `operation` on the word at `offset`, guarded: a word whose page

@@ -679,8 +679,9 @@ impl Channel {
       let now = Instant::now();
       let slice_end = now + SLEEP_SLICE;
       let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+      // Asleep, this thread holds no guard slot (see `probe::unguarded`).
       if let Waited::Failed(errno, syscall) =
-        wait::sleep(word, 1, Some(until), SLEEP_SLICE, &mut || true)
+        probe::unguarded(|| wait::sleep(word, 1, Some(until), SLEEP_SLICE, &mut || true))
       {
         return Err(Failure::Sys { errno, syscall });
       }

@@ -165,6 +165,9 @@ extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, context: *mut
 #[repr(align(64))]
 struct Guard {
   thread: AtomicUsize,
+  /// Which `guarded` call this is, so that it finds its slot again after
+  /// `unguarded` moved it.
+  call: AtomicUsize,
   start: AtomicUsize,
   end: AtomicUsize,
   writable: AtomicBool,
@@ -175,6 +178,7 @@ impl Guard {
   const fn free() -> Guard {
     Guard {
       thread: AtomicUsize::new(0),
+      call: AtomicUsize::new(0),
       start: AtomicUsize::new(0),
       end: AtomicUsize::new(0),
       writable: AtomicBool::new(false),
@@ -183,9 +187,10 @@ impl Guard {
   }
 }
 
-/// More than the threads that can be inside a native call at once (the
-/// main thread, workers, libuv's pool); a thread that finds none free
-/// yields until one is.
+/// More than the threads that can be inside an access at once (the main
+/// thread, workers, libuv's pool); a thread that finds none free yields
+/// until one is. A call asleep holds none (see `unguarded`), so the
+/// holders are all busy copying and soon let go.
 const GUARDS: usize = 256;
 static GUARD_SLOTS: [Guard; GUARDS] = [const { Guard::free() }; GUARDS];
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -270,24 +275,11 @@ pub fn guarded<T>(
   access: impl FnOnce() -> T,
 ) -> Result<T, Cut> {
   install();
+  static CALLS: AtomicUsize = AtomicUsize::new(1);
+  let call = CALLS.fetch_add(1, Ordering::Relaxed);
   let me = this_thread();
-  // Each thread starts looking at its own place (thread pointers are
-  // spread apart), so threads seldom contend for one slot.
-  let first = (me >> 12) % GUARDS;
-  let guard = loop {
-    let free = (0..GUARDS)
-      .map(|i| &GUARD_SLOTS[(first + i) % GUARDS])
-      .find(|guard| {
-        guard
-          .thread
-          .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-          .is_ok()
-      });
-    match free {
-      Some(guard) => break guard,
-      None => std::thread::yield_now(),
-    }
-  };
+  let guard = claim(me);
+  guard.call.store(call, Ordering::Relaxed);
   guard.start.store(start as usize, Ordering::Relaxed);
   guard
     .end
@@ -299,13 +291,78 @@ pub fn guarded<T>(
   compiler_fence(Ordering::SeqCst);
   let result = access();
   compiler_fence(Ordering::SeqCst);
-  let cut = guard.cut.load(Ordering::Relaxed);
-  guard.thread.store(0, Ordering::Release);
+  // Found again by its call: `unguarded` inside `access` may have moved it
+  // (it always gives it back, so it is there).
+  let cut = GUARD_SLOTS
+    .iter()
+    .find(|guard| {
+      guard.thread.load(Ordering::Relaxed) == me && guard.call.load(Ordering::Relaxed) == call
+    })
+    .is_some_and(|guard| {
+      let cut = guard.cut.load(Ordering::Relaxed);
+      guard.thread.store(0, Ordering::Release);
+      cut
+    });
   if cut {
     Err(Cut)
   } else {
     Ok(result)
   }
+}
+
+/// A free slot, claimed for thread `me`.
+fn claim(me: usize) -> &'static Guard {
+  // Each thread starts looking at its own place (thread pointers are
+  // spread apart), so threads seldom contend for one slot.
+  let first = (me >> 12) % GUARDS;
+  loop {
+    let free = (0..GUARDS)
+      .map(|i| &GUARD_SLOTS[(first + i) % GUARDS])
+      .find(|guard| {
+        guard
+          .thread
+          .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+          .is_ok()
+      });
+    match free {
+      Some(guard) => return guard,
+      None => std::thread::yield_now(),
+    }
+  }
+}
+
+/// Runs `sleep` with the calling thread's guards set aside and claims them
+/// again after (perhaps in other slots), as they were. For a guarded call
+/// that sleeps in the kernel: asleep, it would hold slots that busy
+/// threads need, and with enough sleepers (blocked channel receives in
+/// hundreds of workers) nobody could guard at all. `sleep` must touch the
+/// mapping only through `load` and the kernel.
+pub fn unguarded<T>(sleep: impl FnOnce() -> T) -> T {
+  let me = this_thread();
+  let mut set_aside = Vec::new();
+  for guard in GUARD_SLOTS.iter() {
+    if guard.thread.load(Ordering::Relaxed) == me {
+      set_aside.push((
+        guard.call.load(Ordering::Relaxed),
+        guard.start.load(Ordering::Relaxed),
+        guard.end.load(Ordering::Relaxed),
+        guard.writable.load(Ordering::Relaxed),
+        guard.cut.load(Ordering::Relaxed),
+      ));
+      guard.thread.store(0, Ordering::Release);
+    }
+  }
+  let result = sleep();
+  for (call, start, end, writable, cut) in set_aside {
+    let guard = claim(me);
+    guard.call.store(call, Ordering::Relaxed);
+    guard.start.store(start, Ordering::Relaxed);
+    guard.end.store(end, Ordering::Relaxed);
+    guard.writable.store(writable, Ordering::Relaxed);
+    guard.cut.store(cut, Ordering::Relaxed);
+  }
+  compiler_fence(Ordering::SeqCst);
+  result
 }
 
 /// Hands a SIGBUS that is not ours to the disposition that was there before.
@@ -512,6 +569,51 @@ mod tests {
       unsafe { std::ptr::read_volatile(base.add(PAGE)) }
     });
     assert_eq!(inner_alone, Ok(0), "the stand-in page reads zeros");
+  }
+
+  #[test]
+  fn calls_asleep_inside_guards_hold_no_slot_so_more_than_all_slots_can_sleep_at_once() {
+    // More threads than slots, each asleep (at the barrier) inside a
+    // guarded call: held slots would leave the last ones waiting for a
+    // slot forever, and the barrier would never open.
+    let threads = GUARDS + 44;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let word = [0u8; 64];
+    let base = word.as_ptr() as usize;
+    let handles: Vec<_> = (0..threads)
+      .map(|_| {
+        let barrier = std::sync::Arc::clone(&barrier);
+        std::thread::Builder::new()
+          .stack_size(64 * 1024)
+          .spawn(move || {
+            guarded(base as *const u8, 64, false, || {
+              unguarded(|| barrier.wait());
+              this_thread()
+            })
+          })
+          .unwrap()
+      })
+      .collect();
+    for handle in handles {
+      let me = handle.join().unwrap().unwrap();
+      assert!(GUARD_SLOTS
+        .iter()
+        .all(|guard| guard.thread.load(Ordering::Relaxed) != me));
+    }
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_cut_met_after_a_sleep_is_still_the_guarded_calls() {
+    let pages = TwoPages::new();
+    let base = pages.base;
+    let result = guarded(base, 2 * PAGE, true, || {
+      unguarded(|| pages.resize(1));
+      // SAFETY: a read of the mapping's second page, which the guard
+      // covers.
+      unsafe { std::ptr::read_volatile(base.add(PAGE)) }
+    });
+    assert_eq!(result, Err(Cut));
   }
 
   /// A SIGBUS sent by someone (SI_USER) while the thread stands at
