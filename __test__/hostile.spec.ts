@@ -113,6 +113,41 @@ test('a SharedMemory or Channel whose descriptor JavaScript closed behind its ba
   t.is(child.stdout, 'SharedMemory.anonymous: left alone\nSharedMemory.create: left alone\nChannel.anonymous: left alone\n')
 })
 
+test('a number JavaScript closed behind its owner can be owned again by a new SharedMemory, and each closes only its own', async (t) => {
+  const [first, second] = [uniqueName('stale_a'), uniqueName('stale_b')]
+  t.teardown(() => (removeQuietly(first), removeQuietly(second)))
+  const child = await runNode(`
+    const fs = require('fs')
+    const { SharedMemory, shmUnlink } = require('posix-shm')
+    const [first, second] = process.argv.slice(1)
+    const count = () => fs.readdirSync('/proc/self/fd').length
+    const before = count()
+    const a = SharedMemory.create(first, 4096)
+    const number = a.fd
+    fs.closeSync(number)
+    // Opens until one lands on the number, as the next create would.
+    const extra = []
+    let b
+    for (;;) {
+      b = SharedMemory.create(second, 4096)
+      if (b.fd === number || extra.length >= 64) break
+      extra.push(b)
+      shmUnlink(second)
+    }
+    for (const s of extra) s.close()
+    if (b.fd !== number) throw new Error('the number was not reused; the test proves nothing')
+    b.buffer.write('still open', 0)
+    a.close()
+    const open = fs.fstatSync(b.fd).size
+    b.close()
+    shmUnlink(first)
+    shmUnlink(second)
+    console.log(['b open after a.close()', open, 'descriptors left', count() - before].join(' '))
+  `, { args: [first, second] })
+  t.is(child.code, 0, child.stderr)
+  t.is(child.stdout, 'b open after a.close() 4096 descriptors left 0\n')
+})
+
 // #12.11: munmap(shm.buffer) left close() throwing and the descriptor open.
 
 test.serial('munmap refuses a SharedMemory buffer; close() always closes the descriptor (#12.11)', (t) => {

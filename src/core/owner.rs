@@ -122,7 +122,32 @@ fn owned() -> MutexGuard<'static, Table> {
 
 /// Whether an owner holds the descriptor number `fd`.
 pub fn is_owned(fd: RawFd) -> bool {
-  owned().numbers.contains(&fd)
+  held_now(&mut owned(), fd)
+}
+
+/// Whether an owner holds the number `fd` now. An entry whose number no
+/// longer refers to its file (JavaScript closed it behind the owner's back
+/// and an open reused it, or it is not open at all) is dropped on the way,
+/// without closing anything: the number is not the owner's any more, and
+/// refusing it would make the new file's own owner fail (and leak it).
+fn held_now(table: &mut Table, fd: RawFd) -> bool {
+  if !table.numbers.contains(&fd) {
+    return false;
+  }
+  let stale = table
+    .by_key
+    .iter()
+    .find(|(_, held)| held.fd.as_raw_fd() == fd)
+    .filter(|(_, held)| !held.identity.is_of(held.fd.as_fd()))
+    .map(|(key, _)| *key);
+  match stale.and_then(|key| table.remove(key)) {
+    Some(held) => {
+      // Forgotten, never closed: the number belongs to someone else.
+      let _ = held.fd.into_raw_fd();
+      false
+    }
+    None => true,
+  }
 }
 
 /// Closes `fd`, unless an owner holds it: a SharedMemory closes its own
@@ -153,9 +178,10 @@ pub fn check_adoptable(fd: RawFd) -> Outcome<()> {
 pub fn adopt(key: usize, fd: RawFd) -> Outcome<()> {
   let mut table = owned();
   // Another thread may have adopted the number since the check.
-  if !table.numbers.insert(fd) {
+  if held_now(&mut table, fd) {
     return Err(Failure::FdOwned(fd));
   }
+  table.numbers.insert(fd);
   // SAFETY: `fd` is open (`check_adoptable` asked fcntl), no other owner
   // holds the number (checked under the lock just above), and the caller
   // hands us its ownership: the facade adopts only descriptors it opened
@@ -262,6 +288,32 @@ mod tests {
       "the reused number is still open"
     );
     drop(reused);
+    drop(write);
+  }
+
+  #[test]
+  fn a_number_reused_behind_its_owner_can_be_adopted_by_the_new_files_owner() {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let number = read.into_raw_fd();
+    let stale_key = next_key();
+    adopt(stale_key, number).unwrap();
+    let other = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: as above: the number becomes a descriptor of /dev/null,
+    // which the new owner adopts below.
+    let reused = unsafe { nix::libc::dup2(other.as_raw_fd(), number) };
+    assert_eq!(reused, number);
+    assert!(!is_owned(number), "the stale entry does not count");
+    check_adoptable(number).unwrap();
+    let key = next_key();
+    adopt(key, number).unwrap();
+    assert!(
+      matches!(release(stale_key), Released::Nothing),
+      "the stale owner finds nothing to close"
+    );
+    let Released::Ours(fd) = release(key) else {
+      panic!("the new owner's")
+    };
+    close(fd).unwrap();
     drop(write);
   }
 
