@@ -291,13 +291,14 @@ pub fn guarded<T>(
   compiler_fence(Ordering::SeqCst);
   let result = access();
   compiler_fence(Ordering::SeqCst);
-  // Found again by its call: `unguarded` inside `access` may have moved it
-  // (it always gives it back, so it is there).
-  let cut = GUARD_SLOTS
-    .iter()
-    .find(|guard| {
-      guard.thread.load(Ordering::Relaxed) == me && guard.call.load(Ordering::Relaxed) == call
-    })
+  // Where it was claimed, unless `unguarded` inside `access` moved it; then
+  // found by its call (`unguarded` always gives it back, so it is there).
+  let ours = |guard: &&Guard| {
+    guard.thread.load(Ordering::Relaxed) == me && guard.call.load(Ordering::Relaxed) == call
+  };
+  let cut = Some(guard)
+    .filter(ours)
+    .or_else(|| GUARD_SLOTS.iter().find(ours))
     .is_some_and(|guard| {
       let cut = guard.cut.load(Ordering::Relaxed);
       guard.thread.store(0, Ordering::Release);
