@@ -255,7 +255,8 @@ linuxOnly('Linux lets a peer shrink an object under a mapping and raises SIGBUS 
     const result = await runNode(
       `
       const { execFileSync } = require('child_process')
-      const { Channel } = require('posix-shm')
+      const { fstatSync, readSync, writeSync } = require('fs')
+      const { Channel, shmClose, shmFtruncate, shmOpen } = require('posix-shm')
       const name = process.argv[1]
       // A real second process cuts the whole object away.
       const shrink = () => execFileSync(process.execPath, ['-e', \`
@@ -284,6 +285,23 @@ linuxOnly('Linux lets a peer shrink an object under a mapping and raises SIGBUS 
           channel.unlink()
           console.log([what, first, 'then', then, 'close', closed].join(' '))
         }
+        // Closed past a cut, a handle still gives its ends up: once the object
+        // is back, as it was, another handle of this process takes them.
+        const cut = Channel.create(name, { capacity: 4096 })
+        cut.send('held')
+        const fd = shmOpen(name, { openFlags: ['read-write'] })
+        const saved = Buffer.alloc(fstatSync(fd).size)
+        readSync(fd, saved, 0, saved.length, 0)
+        shrink()
+        const refused = await outcome(() => cut.send('x'))
+        cut.close()
+        shmFtruncate(fd, saved.length)
+        writeSync(fd, saved, 0, saved.length, 0)
+        shmClose(fd)
+        const again = Channel.open(name)
+        console.log(['past a cut', refused, 'then the end again', await outcome(() => again.send('y'))].join(' '))
+        again.close()
+        cut.unlink()
         // A view lent before the shrink: release() detaches it all the same.
         const lending = Channel.create(name, { capacity: 4096 })
         lending.send('lent')
@@ -309,6 +327,7 @@ linuxOnly('Linux lets a peer shrink an object under a mapping and raises SIGBUS 
     const expected = ['send', 'trySend', 'sendAsync', 'receive', 'receiveAsync', 'receiveMany', 'receiveView', 'end'].map(
       (what) => `${what} ERR_SHM_SHRUNK then ERR_SHM_SHRUNK close worked`,
     )
+    expected.push('past a cut ERR_SHM_SHRUNK then the end again worked')
     expected.push('release ERR_SHM_SHRUNK view bytes 0 close worked', 'pending receiveAsync failed close worked', 'alive', '')
     t.is(result.stdout, expected.join('\n'))
   },

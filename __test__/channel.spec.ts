@@ -321,17 +321,26 @@ test('a worker thread receives what the main thread sends, through the descripto
   }
 })
 
+// The receiver's futex word in a channel's header (CHANNEL-LAYOUT.md).
+const RECEIVER_SLEEPING_AT = 192
+
 test('a worker blocked in receive() is ended by terminate()', async (t) => {
   const a = Channel.anonymous({ capacity: 4096 })
   try {
     const worker = new Worker(
       `const { Channel } = require('posix-shm'); const { parentPort, workerData } = require('node:worker_threads')
        const channel = Channel.fromFd(workerData)
-       parentPort.postMessage('waiting')
+       // A handle takes its end on first use: take it before saying so.
+       try { channel.receive({ timeout: 0 }) } catch (error) { if (error.code !== 'ETIMEDOUT') throw error }
+       parentPort.postMessage('holding')
        channel.receive()`,
       { eval: true, workerData: a.fd },
     )
-    await once(worker, 'message')
+    t.is((await once(worker, 'message'))[0], 'holding')
+    // Blocked: the receiver has announced its sleep in the header.
+    const header = SharedMemory.fromFd(a.fd, { size: 4096, readOnly: true })
+    t.not(header.wait(RECEIVER_SLEEPING_AT, 0, 60_000), 'timed-out')
+    header.close()
     await worker.terminate()
     // Torn down without close(), the worker's receiver is gone to the sender...
     t.throws(() => a.send('to the dead receiver'), { code: 'ERR_SHM_PEER_GONE' })
