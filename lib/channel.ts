@@ -391,22 +391,21 @@ export class Channel implements Disposable, AsyncIterable<NodeBuffer> {
 
   /** Gives back the message `receiveView` lent (detaching its Buffer). Does nothing if none is lent. */
   release(): void {
-    if (this.#handle === undefined) return
-    const handle = this.#handle
-    const view = this.#view
-    this.#view = undefined
-    releaseAndDetach(view, (detach) => native.channelRelease(handle, detach), true)
+    if (this.#handle !== undefined) this.#giveBackView(this.#handle, true)
   }
 
   /**
    * Gives back a lent view before a receive, which would otherwise do it
    * natively, always detaching through Node-API: that ends the process
    * for a view marked untransferable on Node 24+ (see `releaseAndDetach`).
+   * `evenIfNoneKnown`: ask the native side though this object holds no
+   * view, as `release()` promises to give back whatever is lent.
    */
-  #giveBackView(handle: object): void {
+  #giveBackView(handle: object, evenIfNoneKnown = false): void {
     const view = this.#view
     this.#view = undefined
-    if (view !== undefined) releaseAndDetach(view, (detach) => native.channelRelease(handle, detach), true)
+    if (view === undefined && !evenIfNoneKnown) return
+    releaseAndDetach(view, (detach) => native.channelRelease(handle, detach), true)
   }
 
   /** Messages until the sender ends the channel, received asynchronously. */
