@@ -336,6 +336,46 @@ linuxOnly('Linux raises SIGBUS for a page past the end of a shared memory object
   },
 )
 
+linuxOnly('Linux raises SIGBUS for a page past the end of a shared memory object')(
+  'a SIGBUS listener added and removed leaves the handler in place: a wait, and a copy-mode read, on a cut page still fail',
+  async (t) => {
+    const script = `
+      ${WATCHDOG(20_000)}
+      const { execFileSync } = require('child_process')
+      const { SharedMemory } = require('posix-shm')
+      const name = process.argv[1]
+      const shm = SharedMemory.create(name, 2 * 4096)
+      // Puts the handler in place (a look at the word, or a guarded read).
+      SharedMemory.zeroCopy ? shm.wait(4096, 1, 0) : shm.read(4096, 4)
+      // Node takes SIGBUS over while a listener is there, and resets it to
+      // the default when the last one goes.
+      const listener = () => {}
+      process.on('SIGBUS', listener)
+      process.off('SIGBUS', listener)
+      process.on('SIGBUS', listener)
+      process.removeAllListeners('SIGBUS')
+      execFileSync(process.execPath, ['-e', \`
+        const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
+        const fd = shmOpen(process.argv[1]); shmFtruncate(fd, 4096); shmClose(fd)
+      \`, name], { stdio: 'inherit' })
+      try {
+        console.log(SharedMemory.zeroCopy ? shm.wait(4096, 0, 1000) : shm.read(4096, 4).length)
+      } catch (e) { console.log(e.code) }
+      console.log('still alive')
+      `
+    for (const [mode, env, expected] of [
+      ['zero-copy', {}, 'EFAULT'],
+      ['copy', { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' }, 'ERR_SHM_SHRUNK'],
+    ] as const) {
+      const name = uniqueName('listener-gone')
+      t.teardown(() => removeQuietly(name))
+      const child = await runNode(script, { args: [name], env })
+      t.is(child.signal, null, `${mode}: ${child.stderr}`)
+      t.is(child.stdout, `${expected}\nstill alive\n`, mode)
+    }
+  },
+)
+
 linuxOnly('it sends SIGBUS with kill(2)')('a SIGBUS sent by another process still ends the process after a wait has put its handler in place', async (t) => {
   const child = await runNode(`
     ${WATCHDOG(20_000)}

@@ -2,6 +2,7 @@
 // ArrayBuffer.prototype in this realm and adds an 'exit' listener to this
 // thread's process object. Both guard the mappings `mmap` hands out when
 // they are moved; index.ts imports this module for these effects alone.
+// It also adds a 'removeListener' listener, for SIGBUS (at the end).
 //
 // Since Node 21, `ArrayBuffer.prototype.transfer()` (and
 // `transferToFixedLength()`) move an ArrayBuffer's memory to a new buffer
@@ -48,3 +49,13 @@ function guardTransfer(method: 'transfer' | 'transferToFixedLength'): void {
 
 guardTransfer('transfer')
 guardTransfer('transferToFixedLength')
+
+// A peer's shrink becomes an error (EFAULT, ERR_SHM_SHRUNK) through a
+// SIGBUS handler of ours (src/core/probe). When the last
+// process.on('SIGBUS') listener goes, Node resets SIGBUS to its default,
+// which would end the process at the next shrink instead: put ours back.
+// Node's own 'removeListener' listener, which does the reset, was added
+// at startup and runs before this one.
+process.on('removeListener', (event) => {
+  if (event === 'SIGBUS' && process.listenerCount('SIGBUS') === 0) native.restoreFaultHandler()
+})

@@ -192,6 +192,12 @@ export interface Entries {
    */
   pinMovedMappings(): void
   /**
+   * Puts back the SIGBUS handler that turns a peer's shrink into an
+   * error, if SIGBUS was reset to the default since it was installed; the
+   * facade calls it when the last 'SIGBUS' listener is removed.
+   */
+  restoreFaultHandler(): void
+  /**
    * Makes a channel in the new, empty object behind `fd` (which stays
    * the caller's: the channel opens a descriptor of its own), with a ring
    * of `capacity` bytes rounded up to a power of two, at least 4096;

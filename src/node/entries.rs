@@ -30,7 +30,7 @@ use crate::core::channel::{layout, Channel};
 use crate::core::constants::permissions_allowed;
 use crate::core::descriptor::{self, Stats};
 use crate::core::failure::{Failure, Outcome};
-use crate::core::{args, mapping, object, owner, registry, word};
+use crate::core::{args, mapping, object, owner, probe, registry, word};
 use crate::node::buffers::{self, account};
 use crate::node::channel::{self as channels, HandleArg, ViewOrCode};
 use crate::node::convert::{
@@ -381,6 +381,14 @@ entries! {
   /// were moved elsewhere; the facade calls it as a worker exits.
   fn pinMovedMappings(env) -> () {
     buffers::pin_moved(env);
+    Ok(())
+  }
+
+  /// Puts back the SIGBUS handler that turns a peer's shrink into an
+  /// error, if SIGBUS was reset to the default since it was installed; the
+  /// facade calls it when the last 'SIGBUS' listener is removed.
+  fn restoreFaultHandler(env) -> () {
+    probe::reinstall_if_reset();
     Ok(())
   }
 

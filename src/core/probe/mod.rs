@@ -104,22 +104,59 @@ fn install() {
     // SAFETY: sysconf only reads a system value.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     PAGE_SIZE.store(usize::try_from(page).unwrap_or(0), Ordering::Relaxed);
-    // SAFETY: sigaction reads `ours` and writes `previous`, two live
-    // locals; `previous` is recorded before ours takes over, so the
-    // handler always finds what to hand other faults to.
+    // SAFETY: sigaction writes `previous`, a live local; it is recorded
+    // before ours takes over, so the handler always finds what to hand
+    // other faults to.
     unsafe {
       let mut previous: libc::sigaction = std::mem::zeroed();
       if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
         return;
       }
       let _ = PREVIOUS.set(previous);
-      let mut ours: libc::sigaction = std::mem::zeroed();
-      ours.sa_sigaction = on_sigbus as *const () as usize;
-      ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-      libc::sigemptyset(&mut ours.sa_mask);
-      libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
     }
+    take_over();
   });
+}
+
+/// Makes `on_sigbus` the SIGBUS disposition.
+fn take_over() {
+  // SAFETY: sigaction reads `ours`, a live local; all zeroes is a valid
+  // sigaction, and the fields that matter are set before the call.
+  unsafe {
+    let mut ours: libc::sigaction = std::mem::zeroed();
+    ours.sa_sigaction = on_sigbus as *const () as usize;
+    ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    libc::sigemptyset(&mut ours.sa_mask);
+    libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
+  }
+}
+
+/// Puts the handler back if it was installed and SIGBUS has since been
+/// reset to the default disposition, as Node does when the last
+/// `process.on('SIGBUS')` listener is removed (libuv restores the default
+/// when it stops watching a signal). A handler someone else installed is
+/// left alone, and so is the default if ours found another handler: ours
+/// would hand other faults to that one, which may be gone (libuv's returns
+/// when nobody listens, and the fault would repeat forever).
+pub fn reinstall_if_reset() {
+  if PREVIOUS
+    .get()
+    .is_none_or(|previous| previous.sa_sigaction != libc::SIG_DFL)
+  {
+    return;
+  }
+  // SAFETY: sigaction with no new action only writes `current`, a live
+  // local.
+  let current = unsafe {
+    let mut current: libc::sigaction = std::mem::zeroed();
+    if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut current) != 0 {
+      return;
+    }
+    current
+  };
+  if current.sa_sigaction == libc::SIG_DFL {
+    take_over();
+  }
 }
 
 /// Whether the kernel raised this SIGBUS for an access the thread made
