@@ -201,10 +201,8 @@ fn take_by_process(end: End, holder: &AtomicU64) -> Outcome<()> {
   }
 }
 
-/// Gives `end` up (its holder has already cleared the state word). With no
-/// `holder` (a header that can no longer be written), a holding process id
-/// stays there, as a dead holder's would, until the end is taken again.
-pub fn give_up(fd: RawFd, identity: Identity, end: End, holder: Option<&AtomicU64>) {
+/// Gives `end` up (its holder has already cleared the state word).
+pub fn give_up(fd: RawFd, identity: Identity, end: End, holder: &AtomicU64) {
   match holding() {
     Holding::Locks => {
       let mut request = lock_request(UNLOCKED, end);
@@ -213,7 +211,7 @@ pub fn give_up(fd: RawFd, identity: Identity, end: End, holder: Option<&AtomicU6
       let _ = lock_call(fd, SET_LOCK, &mut request);
     }
     Holding::Processes => {
-      if let (Some(me), Some(holder)) = (life::this_process(), holder) {
+      if let Some(me) = life::this_process() {
         let _ = holder.compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst);
       }
     }

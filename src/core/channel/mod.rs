@@ -254,12 +254,7 @@ impl Channel {
     ends::take(self.fd(), self.identity, end, self.u64_at(end.holder_at()))?;
     let counts = self.read_counts();
     if let Err(failure) = counts {
-      ends::give_up(
-        self.fd(),
-        self.identity,
-        end,
-        Some(self.u64_at(end.holder_at())),
-      );
+      ends::give_up(self.fd(), self.identity, end, self.u64_at(end.holder_at()));
       return Err(failure);
     }
     let (head, tail) = counts?;
@@ -713,26 +708,20 @@ impl Drop for Channel {
     // closed.
     let ours = self.descriptor.is_of(self.fd.as_fd());
     let fd = if ours { number } else { -1 };
-    let held = [End::Sender, End::Receiver]
-      .into_iter()
-      .filter(|end| self.holds(*end));
     // Held by process, giving up an end writes the header: guarded, as a
-    // peer may have shrunk the object (then there is no one to tell).
-    let given_up = Cell::new(false);
-    let _ = Channel::guarded(&self.mapping, || {
-      given_up.set(true);
-      for end in held.clone() {
-        ends::give_up(fd, self.identity, end, Some(self.u64_at(end.holder_at())));
+    // peer may have shrunk the object. Not through `Channel::guarded`,
+    // which refuses a mapping cut before: the ends must be given up all
+    // the same (the lock, this process's table, and our id where the
+    // header page is still the object's; a stand-in page takes the write
+    // harmlessly).
+    let start = self.mapping.address().as_ptr().cast::<u8>();
+    let _ = probe::guarded(start, self.mapping.length(), true, || {
+      for end in [End::Sender, End::Receiver] {
+        if self.holds(end) {
+          ends::give_up(fd, self.identity, end, self.u64_at(end.holder_at()));
+        }
       }
-      Ok(())
     });
-    // Refused, as the mapping was cut before: the header is a stand-in's,
-    // but the lock and this process's table of ends still name this handle.
-    if !given_up.get() {
-      for end in held {
-        ends::give_up(fd, self.identity, end, None);
-      }
-    }
     // SAFETY: `fd` is taken once, here, and never used after.
     let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
     if ours {
