@@ -345,15 +345,22 @@ linuxOnly('Linux raises SIGBUS for a page past the end of a shared memory object
       const { SharedMemory } = require('posix-shm')
       const name = process.argv[1]
       const shm = SharedMemory.create(name, 2 * 4096)
-      // Puts the handler in place (a look at the word, or a guarded read).
-      SharedMemory.zeroCopy ? shm.wait(4096, 1, 0) : shm.read(4096, 4)
+      // A look at the word, or a guarded read, puts the handler in place.
+      const use = () => (SharedMemory.zeroCopy ? shm.wait(4096, 1, 0) : shm.read(4096, 4))
       // Node takes SIGBUS over while a listener is there, and resets it to
       // the default when the last one goes.
       const listener = () => {}
-      process.on('SIGBUS', listener)
-      process.off('SIGBUS', listener)
-      process.on('SIGBUS', listener)
-      process.removeAllListeners('SIGBUS')
+      if (process.argv[2] === 'listener first') {
+        process.on('SIGBUS', listener)
+        use()
+        process.off('SIGBUS', listener)
+      } else {
+        use()
+        process.on('SIGBUS', listener)
+        process.off('SIGBUS', listener)
+        process.on('SIGBUS', listener)
+        process.removeAllListeners('SIGBUS')
+      }
       execFileSync(process.execPath, ['-e', \`
         const { shmOpen, shmFtruncate, shmClose } = require('posix-shm')
         const fd = shmOpen(process.argv[1]); shmFtruncate(fd, 4096); shmClose(fd)
@@ -363,15 +370,17 @@ linuxOnly('Linux raises SIGBUS for a page past the end of a shared memory object
       } catch (e) { console.log(e.code) }
       console.log('still alive')
       `
-    for (const [mode, env, expected] of [
-      ['zero-copy', {}, 'EFAULT'],
-      ['copy', { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' }, 'ERR_SHM_SHRUNK'],
-    ] as const) {
-      const name = uniqueName('listener-gone')
-      t.teardown(() => removeQuietly(name))
-      const child = await runNode(script, { args: [name], env })
-      t.is(child.signal, null, `${mode}: ${child.stderr}`)
-      t.is(child.stdout, `${expected}\nstill alive\n`, mode)
+    for (const order of ['handler first', 'listener first']) {
+      for (const [mode, env, expected] of [
+        ['zero-copy', {}, 'EFAULT'],
+        ['copy', { POSIX_SHM_NO_EXTERNAL_BUFFERS: '1' }, 'ERR_SHM_SHRUNK'],
+      ] as const) {
+        const name = uniqueName('listener-gone')
+        t.teardown(() => removeQuietly(name))
+        const child = await runNode(script, { args: [name, order], env })
+        t.is(child.signal, null, `${order}, ${mode}: ${child.stderr}`)
+        t.is(child.stdout, `${expected}\nstill alive\n`, `${order}, ${mode}`)
+      }
     }
   },
 )

@@ -17,6 +17,8 @@
 //   moving one is almost always a mistake. Other realms (`vm` contexts)
 //   and references to transfer() taken before this import are not patched.
 
+import { isMainThread } from 'node:worker_threads'
+
 import { withCode } from './errors'
 import { isMapping, trackMappings } from './mappings'
 import { native } from './native'
@@ -55,7 +57,10 @@ guardTransfer('transferToFixedLength')
 // process.on('SIGBUS') listener goes, Node resets SIGBUS to its default,
 // which would end the process at the next shrink instead: put ours back.
 // Node's own 'removeListener' listener, which does the reset, was added
-// at startup and runs before this one.
-process.on('removeListener', (event) => {
-  if (event === 'SIGBUS' && process.listenerCount('SIGBUS') === 0) native.restoreFaultHandler()
-})
+// at startup and runs before this one. Only the main thread's listeners
+// reach the signal (a worker's never do), so only there.
+if (isMainThread) {
+  process.on('removeListener', (event) => {
+    if (event === 'SIGBUS' && process.listenerCount('SIGBUS') === 0) native.restoreFaultHandler()
+  })
+}

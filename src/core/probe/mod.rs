@@ -96,6 +96,10 @@ unsafe extern "C" fn load_failed() -> u64 {
 /// The SIGBUS disposition found when ours was installed; `None` until then
 /// (and if installing failed, in which case `load` is a plain load).
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+/// Set once SIGBUS was found reset to the default after ours took over:
+/// whatever `PREVIOUS` names was undone with it (libuv's handler, say), and
+/// other faults go to the default from then on.
+static PREVIOUS_UNDONE: AtomicBool = AtomicBool::new(false);
 
 /// Installs the handler, once per process.
 fn install() {
@@ -134,15 +138,11 @@ fn take_over() {
 /// Puts the handler back if it was installed and SIGBUS has since been
 /// reset to the default disposition, as Node does when the last
 /// `process.on('SIGBUS')` listener is removed (libuv restores the default
-/// when it stops watching a signal). A handler someone else installed is
-/// left alone, and so is the default if ours found another handler: ours
-/// would hand other faults to that one, which may be gone (libuv's returns
-/// when nobody listens, and the fault would repeat forever).
+/// when it stops watching a signal). The handler ours found first, if any,
+/// is undone too: other faults go to the default from then on. A handler
+/// someone else installed is left alone.
 pub fn reinstall_if_reset() {
-  if PREVIOUS
-    .get()
-    .is_none_or(|previous| previous.sa_sigaction != libc::SIG_DFL)
-  {
+  if PREVIOUS.get().is_none() {
     return;
   }
   // SAFETY: sigaction with no new action only writes `current`, a live
@@ -155,6 +155,8 @@ pub fn reinstall_if_reset() {
     current
   };
   if current.sa_sigaction == libc::SIG_DFL {
+    // Before ours is back: a fault in between ends the process either way.
+    PREVIOUS_UNDONE.store(true, Ordering::SeqCst);
     take_over();
   }
 }
@@ -405,7 +407,10 @@ pub fn unguarded<T>(sleep: impl FnOnce() -> T) -> T {
 
 /// Hands a SIGBUS that is not ours to the disposition that was there before.
 fn pass_on(signal: c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-  let previous = PREVIOUS.get().copied();
+  let previous = PREVIOUS
+    .get()
+    .copied()
+    .filter(|_| !PREVIOUS_UNDONE.load(Ordering::SeqCst));
   match previous {
     Some(previous)
       if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN =>
